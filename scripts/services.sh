@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Make sure the services the tests need are running; start them the way this machine does,
+# and fail loudly when one cannot be had.
+set -euo pipefail
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {  # name port
+  for _ in $(seq 1 60); do port_open "$2" && return 0; sleep 0.5; done
+  echo "ERROR: $1 is not reachable on 127.0.0.1:$2 and could not be started" >&2
+  exit 1
+}
+
+if ! port_open 5432; then
+  echo "starting PostgreSQL"
+  if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
+  fi
+fi
+wait_port PostgreSQL 5432
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "installing Debian's chromium for the browser tests"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+fi
+if [ ! -x /usr/bin/chromium ]; then
+  echo "ERROR: /usr/bin/chromium is missing and could not be installed" >&2
+  exit 1
+fi

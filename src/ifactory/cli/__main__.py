@@ -1,0 +1,3 @@
+from ifactory.cli.main import app
+
+app()

@@ -1,0 +1,152 @@
+"""The `ifactory` command line."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ifactory.core.settings import Settings
+
+app = typer.Typer(help="iFactory: one real-time data layer for a smart factory.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+plant_app = typer.Typer(help="Plant files.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(plant_app, name="plant")
+console = Console()
+US = 1_000_000
+
+
+def _settings(data_dir: Path | None, **overrides: object) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def demo(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    data_dir: Annotated[Path | None, typer.Option(help="keep data here (default: a fresh temporary directory)")] = None,
+    speed: Annotated[float, typer.Option(help="simulation speed, × real time")] = 30.0,
+    seed: int = 1,
+    history_hours: Annotated[float, typer.Option(help="hours of history simulated before going live")] = 2.0,
+    admin_password: Annotated[str, typer.Option(envvar="IFACTORY_ADMIN_PASSWORD", help="password of the 'admin' user")] = "admin",
+) -> None:
+    """Run everything in one process: SQLite, in-process bus, simulated plant, web UI."""
+    import uvicorn
+
+    from ifactory.api.app import create_app
+    from ifactory.runtime import build_demo
+
+    settings = _settings(data_dir or Path(tempfile.mkdtemp(prefix="ifactory-demo-")), environment="development")
+    _logging(settings.log_level)
+    platform = build_demo(settings, speed=speed, seed=seed, history_hours=history_hours, admin_password=admin_password)
+    console.print(f"[bold green]iFactory demo[/] on http://{host}:{port}  (data in {settings.data_dir}, "
+                  f"simulation at {speed:g}× real time; sign in as admin / {'admin' if admin_password == 'admin' else '…'})")
+    uvicorn.run(create_app(platform), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def serve(
+    plant: Annotated[Path | None, typer.Option(help="plant.yaml that seeds an empty database")] = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    data_dir: Path | None = None,
+    simulate: Annotated[bool, typer.Option(help="feed the plant from the simulator in real time")] = False,
+) -> None:
+    """Run the API and pages against the configured database and historian."""
+    import uvicorn
+
+    from ifactory.api.app import create_app
+    from ifactory.plant.loader import load_plant
+    from ifactory.platform import Platform
+    from ifactory.runtime import attach_simulator
+
+    settings = _settings(data_dir)
+    _logging(settings.log_level)
+    platform = Platform.open(settings, plant=load_plant(plant) if plant else None)
+    if simulate:
+        attach_simulator(platform, load_plant(plant) if plant else None, speed=1.0, seed=1)
+    uvicorn.run(create_app(platform), host=host, port=port, log_level="info")
+
+
+@app.command("simulate")
+def simulate_cmd(
+    hours: Annotated[float, typer.Option(help="simulated hours to run, as fast as possible")] = 24.0,
+    seed: int = 1,
+    data_dir: Path | None = None,
+    plant: Path | None = None,
+    ground_truth: Annotated[Path | None, typer.Option(help="write the failures and states as JSON here")] = None,
+) -> None:
+    """Run the simulated plant as fast as possible through the real ingest pipeline."""
+    import time as _time
+
+    from ifactory.plant.loader import load_plant
+    from ifactory.runtime import run_simulation
+
+    settings = _settings(data_dir or Path(tempfile.mkdtemp(prefix="ifactory-sim-")))
+    _logging(settings.log_level)
+    t0 = _time.perf_counter()
+    result = run_simulation(settings, load_plant(plant), hours=hours, seed=seed)
+    elapsed = _time.perf_counter() - t0
+    console.print(f"simulated {hours:g} h in {elapsed:.1f} s: {result['points']} points, "
+                  f"{result['failures']} failures, {result['rejected']} rejected; data in {settings.data_dir}")
+    if ground_truth is not None:
+        ground_truth.write_text(result["ground_truth_json"])
+        console.print(f"ground truth written to {ground_truth}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: Path | None = None, revision: str = "head") -> None:
+    """Apply the database migrations (SQLite by default, or IFACTORY_DATABASE_URL)."""
+    from ifactory.core import migrate
+
+    settings = _settings(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.resolved_database_url, revision)
+    console.print(f"database at {settings.resolved_database_url.split('@')[-1]} is at {revision}")
+
+
+@plant_app.command("check")
+def plant_check(path: Path) -> None:
+    """Validate a plant file and report each problem with its line."""
+    from ifactory.plant.loader import PlantFileInvalid, expand, load
+
+    try:
+        plant = expand(load(path))
+    except PlantFileInvalid as exc:
+        for err in exc.errors:
+            console.print(f"[red]{err}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"{path}: ok — {len(plant.machines())} machines, {len(plant.tags())} tags")
+
+
+@plant_app.command("export")
+def plant_export(output: Annotated[Path | None, typer.Option("--output", "-o")] = None, data_dir: Path | None = None) -> None:
+    """Write the database's plant model back as a plant file."""
+    from ifactory.core.db import Database
+    from ifactory.plant import service
+
+    settings = _settings(data_dir)
+    db = Database(settings.resolved_database_url)
+    with db.session() as session:
+        text = service.to_yaml(service.export(session))
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        console.print(f"plant written to {output}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,48 @@
+"""Configuration: one Settings object, read from the environment (prefix IFACTORY_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "development-only-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """Everything configurable; built once in the app factory or CLI, never at import time."""
+
+    model_config = SettingsConfigDict(env_prefix="IFACTORY_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("./ifactory-data")
+    database_url: str | None = None  # default: sqlite file in data_dir
+    historian_dir: Path | None = None  # default: data_dir / "historian"
+    secret_key: str = DEV_SECRET
+    # Anonymous visitors may read (viewer role); writes always need a user or token.
+    anonymous_read: bool = True
+    retention_days: float = 365.0
+    max_future_skew_s: float = 300.0
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.environment == "production" and self.secret_key == DEV_SECRET:
+            raise ValueError("IFACTORY_SECRET_KEY must be set to a secret value in production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The relational database URL; a SQLite file in the data directory by default."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'ifactory.db').resolve()}"
+
+    @property
+    def resolved_historian_dir(self) -> Path:
+        """Where the embedded historian keeps its files."""
+        return self.historian_dir or (self.data_dir / "historian")

@@ -1,0 +1,12 @@
+"""Imports every ORM module so the one metadata knows all tables (migrations, create_all)."""
+
+from __future__ import annotations
+
+
+def import_all() -> None:
+    """Import each domain's models module."""
+    import ifactory.auth.models
+    import ifactory.core.audit
+    import ifactory.core.outbox
+    import ifactory.plant.models
+    import ifactory.stream.models  # noqa: F401

@@ -1,0 +1,130 @@
+"""The running platform: the one place where database, bus, historian, pipeline and trackers meet."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ifactory.core import migrate
+from ifactory.core.bus import EventBus
+from ifactory.core.clock import Clock, SystemClock
+from ifactory.core.db import Database
+from ifactory.core.outbox import OutboxRelay
+from ifactory.core.settings import Settings
+from ifactory.historian.deadletter import DeadLetterStore
+from ifactory.historian.embedded import EmbeddedStore
+from ifactory.plant import service as plant_service
+from ifactory.plant.loader import Plant
+from ifactory.plant.registry import PlantRegistry
+from ifactory.stream.pipeline import IngestPipeline
+from ifactory.stream.state import MachineStateTracker
+from ifactory.stream.tagtable import TagTable
+
+log = logging.getLogger(__name__)
+US = 1_000_000
+
+
+@dataclass
+class Platform:
+    """Everything a process of iFactory runs; built by `open`, started and stopped explicitly."""
+
+    settings: Settings
+    clock: Clock
+    db: Database
+    bus: EventBus
+    relay: OutboxRelay
+    store: EmbeddedStore
+    dead_letters: DeadLetterStore
+    registry: PlantRegistry
+    table: TagTable
+    pipeline: IngestPipeline
+    tracker: MachineStateTracker
+    extras: list[Any] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _ticker: threading.Thread | None = None
+
+    @classmethod
+    def open(cls, settings: Settings, *, clock: Clock | None = None, plant: Plant | None = None) -> Platform:
+        """Migrate the database, seed it from `plant` when empty, open the historian."""
+        clock = clock or SystemClock()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        url = settings.resolved_database_url
+        migrate.upgrade(url)
+        db = Database(url)
+        if plant is not None:
+            with db.session() as session:
+                if not plant_service.is_seeded(session):
+                    plant_service.seed(session, plant, user="system")
+                    log.info("seeded the plant model from %s", "the plant file")
+        with db.session() as session:
+            registry = plant_service.registry(session)
+        hist_dir = Path(settings.resolved_historian_dir)
+        hist_dir.mkdir(parents=True, exist_ok=True)
+        store = EmbeddedStore.open(hist_dir, counter_max=_counter_max(registry))
+        dead_letters = DeadLetterStore(hist_dir / "dead_letters.db")
+        bus = EventBus()
+        relay = OutboxRelay(db, bus)
+        table = _tag_table(registry)
+        tracker = MachineStateTracker(registry, db, notify=relay.notify)
+        pipeline = IngestPipeline(
+            table,
+            store,
+            dead_letters,
+            clock,
+            consumers=[tracker],
+            max_future_us=int(settings.max_future_skew_s * US),
+            retention_us=int(settings.retention_days * 86_400 * US),
+        )
+        return cls(settings, clock, db, bus, relay, store, dead_letters, registry, table, pipeline, tracker)
+
+    def start(self) -> None:
+        """Start background work: the outbox relay and the silence ticker."""
+        self.relay.start()
+        self._stop.clear()
+        self._ticker = threading.Thread(target=self._tick_loop, name="state-ticker", daemon=True)
+        self._ticker.start()
+        for extra in self.extras:
+            extra.start()
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.tracker.tick(self.clock.now_us())
+            except Exception:
+                log.exception("state ticker failed")
+
+    def reload_registry(self, session: Any) -> None:
+        """Rebuild the plant lookups after the plant model changed through the API."""
+        self.registry = plant_service.registry(session)
+        self.tracker.registry = self.registry
+        self.table = _tag_table(self.registry)
+        self.pipeline.table = self.table
+
+    def stop(self) -> None:
+        """Stop background work and close the stores (flushing the historian)."""
+        for extra in reversed(self.extras):
+            extra.stop()
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=5)
+        self.relay.stop()
+        self.relay.drain()
+        self.store.close()
+        self.dead_letters.close()
+        self.db.dispose()
+
+
+def _tag_table(registry: PlantRegistry) -> TagTable:
+    return TagTable.from_records(
+        [
+            {"id": t.id, "key": t.key, "data_type": t.data_type, "enum": t.enum, "counter_max": t.counter_max}
+            for t in registry.tags.values()
+        ]
+    )
+
+
+def _counter_max(registry: PlantRegistry) -> dict[int, int]:
+    return {t.id: t.counter_max for t in registry.tags.values() if t.counter_max is not None}

@@ -1,0 +1,256 @@
+"""The machine-state tracker: turns state tags (or derived rules) into state intervals and events.
+
+Runs as an ingest-pipeline consumer after the historian commit. Change detection is vectorised:
+only the points where a machine's state actually changes reach Python code.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import select, update
+
+from ifactory.core import outbox
+from ifactory.core.db import Database
+from ifactory.historian.batch import TelemetryBatch, is_good
+from ifactory.plant.registry import PlantRegistry
+from ifactory.plant.spec import MachineState, StateDerivation, TagRole
+from ifactory.stream.events import MachineStateChanged
+from ifactory.stream.models import MachineStateInterval
+
+log = logging.getLogger(__name__)
+
+STATES: list[MachineState] = list(MachineState)
+STATE_INDEX = {s: i for i, s in enumerate(STATES)}
+UNKNOWN = STATE_INDEX[MachineState.unknown]
+US = 1_000_000
+
+
+@dataclass
+class _Derived:
+    """Inputs of a machine whose state comes from rules (a retrofit without a state tag)."""
+
+    rules: StateDerivation
+    values: dict[str, float]
+    counter_last: dict[str, float]
+    counter_increase_us: dict[str, int]
+
+
+class MachineStateTracker:
+    """Keeps each machine's current state, writes state intervals and publishes changes."""
+
+    def __init__(
+        self,
+        registry: PlantRegistry,
+        db: Database,
+        *,
+        notify: Any = None,
+        stale_after_s: float = 120.0,
+    ) -> None:
+        self.registry = registry
+        self.db = db
+        self.notify = notify
+        self.stale_after_us = int(stale_after_s * US)
+        self.machines = registry.machines()
+        self.machine_ids = np.array([m.id for m in self.machines], dtype=np.int64)
+        n_tags = (max(registry.tags) + 1) if registry.tags else 1
+        # tag id -> machine index (any tag of a machine: for silence detection), -1 if none
+        self.tag_machine = np.full(n_tags, -1, dtype=np.int32)
+        # tag id -> machine index for state tags, and per-tag enum code -> state index
+        self.state_tag_machine = np.full(n_tags, -1, dtype=np.int32)
+        self.code_to_state: dict[int, npt.NDArray[np.int8]] = {}
+        self.derived: dict[int, _Derived] = {}
+        self.derived_tag_names: dict[int, tuple[int, str]] = {}
+        for mi, m in enumerate(self.machines):
+            for tid in m.tags:
+                self.tag_machine[tid] = mi
+            state_tag = registry.tag_by_role(m.id, TagRole.state.value)
+            if state_tag is not None:
+                self.state_tag_machine[state_tag.id] = mi
+                codes = state_tag.state_codes()
+                lut = np.full(max(codes) + 1 if codes else 1, UNKNOWN, dtype=np.int8)
+                for code, state in codes.items():
+                    lut[code] = STATE_INDEX[state]
+                self.code_to_state[state_tag.id] = lut
+            elif m.state_derivation is not None:
+                self.derived[mi] = _Derived(m.state_derivation, {}, {}, {})
+                names = {r.tag for r in m.state_derivation.rules if r.tag} | {
+                    r.counter_active for r in m.state_derivation.rules if r.counter_active
+                }
+                for tid in m.tags:
+                    name = registry.tags[tid].name
+                    if name in names:
+                        self.derived_tag_names[tid] = (mi, name)
+        self.derived_tags = np.array(sorted(self.derived_tag_names), dtype=np.int64)
+        self.state = np.full(len(self.machines), UNKNOWN, dtype=np.int8)
+        self.since_us = np.zeros(len(self.machines), dtype=np.int64)
+        self.last_seen_us = np.zeros(len(self.machines), dtype=np.int64)
+        self.changes = 0
+        self.late_points = 0
+        self._lock = threading.Lock()
+        self._load()
+
+    # -- startup ---------------------------------------------------------------------------
+    def _load(self) -> None:
+        index = {int(mid): i for i, mid in enumerate(self.machine_ids)}
+        with self.db.session() as session:
+            rows = session.scalars(select(MachineStateInterval).where(MachineStateInterval.end_us.is_(None)))
+            for row in rows:
+                mi = index.get(row.machine_id)
+                if mi is not None:
+                    self.state[mi] = STATE_INDEX[MachineState(row.state)]
+                    self.since_us[mi] = row.start_us
+                    self.last_seen_us[mi] = row.start_us
+
+    # -- hot path ----------------------------------------------------------------------------
+    def on_batch(self, batch: TelemetryBatch) -> None:
+        """Consume an accepted, committed batch (tags are resolved int32 ids)."""
+        if len(batch) == 0:
+            return
+        tags = batch.tags
+        inside = tags < len(self.tag_machine)
+        if not inside.all():
+            tags = np.where(inside, tags, 0)
+        with self._lock:
+            mi = np.where(inside, self.tag_machine[tags], -1)
+            seen = mi >= 0
+            if seen.any():
+                np.maximum.at(self.last_seen_us, mi[seen], batch.ts[seen])
+            pending: list[tuple[int, int, int, str]] = []  # (machine index, state index, ts, source)
+            self._state_tags(batch, tags, inside, pending)
+            if len(self.derived_tags):
+                self._derive(batch, tags, pending)
+            # A machine that was unknown and speaks again without a state point yet keeps
+            # "unknown" until its next state sample arrives (at most one sample interval).
+            if pending:
+                self._apply(sorted(pending, key=lambda p: p[2]))
+
+    def _state_tags(
+        self,
+        batch: TelemetryBatch,
+        tags: npt.NDArray[Any],
+        inside: npt.NDArray[np.bool_],
+        pending: list[tuple[int, int, int, str]],
+    ) -> None:
+        smi = np.where(inside, self.state_tag_machine[tags], -1)
+        sel = np.flatnonzero((smi >= 0) & is_good(batch.quality) & np.isfinite(batch.values))
+        if not len(sel):
+            return
+        machines = smi[sel]
+        ts = batch.ts[sel]
+        codes = batch.values[sel].astype(np.int64)
+        sidx = np.empty(len(sel), dtype=np.int8)
+        for tid in np.unique(tags[sel]):
+            lut = self.code_to_state[int(tid)]
+            m = tags[sel] == tid
+            c = codes[m]
+            ok = (c >= 0) & (c < len(lut))
+            sidx[m] = np.where(ok, lut[np.clip(c, 0, len(lut) - 1)], UNKNOWN)
+        order = np.lexsort((ts, machines))
+        machines, ts, sidx = machines[order], ts[order], sidx[order]
+        # Late points (older than the current state's start) are stored but do not rewrite
+        # the live state; counted so a backfill of states is visible.
+        late = ts < self.since_us[machines]
+        if late.any():
+            self.late_points += int(late.sum())
+            keep = ~late
+            machines, ts, sidx = machines[keep], ts[keep], sidx[keep]
+            if not len(ts):
+                return
+        prev = np.empty_like(sidx)
+        prev[1:] = sidx[:-1]
+        first = np.ones(len(sidx), dtype=bool)
+        first[1:] = machines[1:] != machines[:-1]
+        prev[first] = self.state[machines[first]]
+        for i in np.flatnonzero(sidx != prev):
+            pending.append((int(machines[i]), int(sidx[i]), int(ts[i]), "tag"))
+
+    def _derive(self, batch: TelemetryBatch, tags: npt.NDArray[Any], pending: list[tuple[int, int, int, str]]) -> None:
+        sel = np.flatnonzero(np.isin(tags, self.derived_tags) & is_good(batch.quality))
+        if not len(sel):
+            return
+        sel = sel[np.argsort(batch.ts[sel], kind="stable")]
+        touched: dict[int, int] = {}
+        for i in sel:  # only the few derived-state input tags reach this loop
+            mi, name = self.derived_tag_names[int(tags[i])]
+            d = self.derived[mi]
+            v = float(batch.values[i])
+            t = int(batch.ts[i])
+            last = d.counter_last.get(name)
+            if last is not None and v != last:
+                d.counter_increase_us[name] = t
+            d.counter_last[name] = v
+            d.values[name] = v
+            touched[mi] = t
+        for mi, t in touched.items():
+            state = self._evaluate(self.derived[mi], t)
+            if state != self.state[mi] and t >= self.since_us[mi]:
+                pending.append((mi, state, t, "derived"))
+
+    @staticmethod
+    def _evaluate(d: _Derived, now_us: int) -> int:
+        for rule in d.rules.rules:
+            if rule.counter_active is not None:
+                inc = d.counter_increase_us.get(rule.counter_active)
+                if inc is not None and now_us - inc <= rule.window_s * US:
+                    return STATE_INDEX[rule.state]
+            elif rule.tag is not None and rule.tag in d.values:
+                v = d.values[rule.tag]
+                if (rule.above is None or v > rule.above) and (rule.below is None or v < rule.below):
+                    return STATE_INDEX[rule.state]
+        return STATE_INDEX[d.rules.otherwise]
+
+    def tick(self, now_us: int) -> int:
+        """Mark machines silent for longer than `stale_after` as unknown; returns how many."""
+        with self._lock:
+            silent = (now_us - self.last_seen_us > self.stale_after_us) & (self.state != UNKNOWN)
+            silent &= self.last_seen_us > 0
+            pending = [(int(mi), UNKNOWN, int(max(self.last_seen_us[mi], self.since_us[mi])), "silence")
+                       for mi in np.flatnonzero(silent)]
+            if pending:
+                self._apply(pending)
+            return len(pending)
+
+    def _apply(self, changes: list[tuple[int, int, int, str]]) -> None:
+        events = []
+        with self.db.session() as session:
+            for mi, sidx, ts, source in changes:
+                if sidx == self.state[mi]:
+                    continue
+                machine = self.machines[mi]
+                previous = STATES[self.state[mi]] if self.since_us[mi] else None
+                session.execute(
+                    update(MachineStateInterval)
+                    .where(MachineStateInterval.machine_id == machine.id, MachineStateInterval.end_us.is_(None))
+                    .values(end_us=ts)
+                )
+                session.add(MachineStateInterval(machine_id=machine.id, state=STATES[sidx].value, start_us=ts, source=source))
+                event = MachineStateChanged(
+                    machine_id=machine.id,
+                    machine_key=machine.key,
+                    previous=previous.value if previous else None,
+                    state=STATES[sidx].value,
+                    at_us=ts,
+                    planned=self.registry.is_planned(machine.id, ts),
+                    source=source,
+                )
+                outbox.add(session, event)
+                events.append(event)
+                self.state[mi] = sidx
+                self.since_us[mi] = ts
+        self.changes += len(events)
+        if events and self.notify is not None:
+            self.notify()
+
+    # -- reads -------------------------------------------------------------------------------
+    def current(self) -> dict[int, tuple[MachineState, int]]:
+        """machine id -> (state, since µs)."""
+        with self._lock:
+            return {
+                int(self.machine_ids[i]): (STATES[self.state[i]], int(self.since_us[i])) for i in range(len(self.machines))
+            }
