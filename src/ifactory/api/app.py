@@ -44,6 +44,9 @@ def create_app(platform: Platform, *, manage_lifecycle: bool = True) -> FastAPI:
     )
     app.state.platform = platform
     errors.install(app)
+    from ifactory.api import auth
+
+    auth.install(app, settings=platform.settings, https_only=platform.settings.environment == "production")
     from ifactory.api import routers
 
     routers.include_all(app)

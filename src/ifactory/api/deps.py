@@ -27,4 +27,6 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit happens before the response is sent, so a failed commit is
+# never reported to the client as a success.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

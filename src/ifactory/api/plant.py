@@ -10,13 +10,14 @@ from sqlalchemy import func, select
 
 from ifactory.api.auth import Actor, require_roles
 from ifactory.api.deps import PlatformDep, SessionDep
+from ifactory.auth.principal import Principal
 from ifactory.core.audit import record
 from ifactory.plant import service
 from ifactory.plant.models import Tag
 from ifactory.plant.schemas import MachineStatus, NodeRead, NodeUpdate, TagPage, TagRead, TagUpdate, TreeNode
 
 router = APIRouter(prefix="/api", tags=["plant"])
-Editor = Annotated[object, Depends(require_roles("planner", "manager"))]
+Editor = Annotated[Principal, Depends(require_roles("planner", "manager"))]
 
 
 def machine_status(platform: PlatformDep, node_id: int) -> MachineStatus | None:
@@ -68,8 +69,8 @@ def update_node(key: str, body: NodeUpdate, session: SessionDep, platform: Platf
     changes = body.model_dump(exclude_unset=True)
     for name, value in changes.items():
         setattr(node, name, value)
-    node.updated_by = getattr(user, "username", None)
-    record(session, user=getattr(user, "username", None), action="update", entity="plant_node", entity_id=node.key, details=changes)
+    node.updated_by = user.username
+    record(session, user=user, action="update", entity="plant_node", entity_id=node.key, details=changes)
     session.flush()
     platform.reload_registry(session)
     return get_node(key, session, platform, user)
@@ -105,8 +106,8 @@ def get_tag(tag_id: int, session: SessionDep, _: Actor) -> TagRead:
 def update_tag(tag_id: int, body: TagUpdate, session: SessionDep, platform: PlatformDep, user: Editor) -> TagRead:
     """Change a tag's description, unit, limits or enabled flag."""
     tag = service.update_tag(session, tag_id=tag_id, changes=body.model_dump(exclude_unset=True),
-                             user=getattr(user, "username", None))
-    record(session, user=getattr(user, "username", None), action="update", entity="tag", entity_id=str(tag_id),
+                             user=user.username)
+    record(session, user=user, action="update", entity="tag", entity_id=str(tag_id),
            details=body.model_dump(exclude_unset=True))
     platform.reload_registry(session)
     return TagRead.model_validate(tag)

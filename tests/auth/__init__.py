@@ -1,0 +1,1 @@
+"""Tests of users, roles, API tokens and authentication."""
