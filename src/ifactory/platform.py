@@ -101,7 +101,7 @@ class Platform:
         self.registry = plant_service.registry(session)
         self.tracker.registry = self.registry
         self.table = _tag_table(self.registry)
-        self.pipeline.table = self.table
+        self.pipeline.set_table(self.table)
 
     def stop(self) -> None:
         """Stop background work and close the stores (flushing the historian)."""

@@ -108,7 +108,7 @@ def run_simulation(settings: Settings, plant: Plant, *, hours: float, seed: int)
             result = platform.pipeline.ingest(batch)
             platform.tracker.tick(t)
             points += len(batch)
-            rejected += result.rejected_total
+            rejected += sum(result.rejected.values())
         platform.relay.drain()
     finally:
         platform.stop()

@@ -116,7 +116,7 @@ def test_changes_need_a_user_and_are_audited(client: TestClient, platform: Platf
     vib = tag_id(platform, f"{CNC1}/vibration_rms")
     r = client.patch(f"/api/tags/{vib}", json={"description": "spindle housing, radial"})
     assert r.status_code == 401 and r.json()["detail"][0]["type"] == "unauthenticated"
-    r = client.patch(f"/api/tags/{vib}", json={"unit": "parsecs per fortnight"}, headers=admin_headers)
+    r = client.patch(f"/api/tags/{vib}", json={"unit": "blorps per wibble"}, headers=admin_headers)
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "unit"]
     r = client.patch(f"/api/tags/{vib}", json={"description": "spindle housing, radial"}, headers=admin_headers)
     assert r.status_code == 200 and r.json()["description"] == "spindle housing, radial"

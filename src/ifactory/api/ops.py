@@ -42,13 +42,15 @@ class _PlatformCollector(Collector):
         self.platform = platform
 
     def collect(self) -> Iterator[Any]:
-        stats = self.platform.pipeline.stats()
+        counters = self.platform.pipeline.counters()
         points = CounterMetricFamily("ifactory_ingest_points", "Points received by the ingest pipeline", labels=["outcome"])
-        for outcome in ("received", "accepted", "duplicates", "conflicts"):
-            points.add_metric([outcome], float(stats.get(outcome, 0)))
+        for outcome in ("points_in", "accepted", "inserted", "duplicates", "conflicts"):
+            points.add_metric([outcome], float(getattr(counters, outcome)))
         yield points
+        yield CounterMetricFamily("ifactory_ingest_batches", "Batches ingested", value=float(counters.batches))
+        yield CounterMetricFamily("ifactory_consumer_errors", "Consumer failures after commit", value=float(counters.consumer_errors))
         rejected = CounterMetricFamily("ifactory_dead_letters", "Points rejected to the dead-letter store", labels=["reason"])
-        for reason, n in (stats.get("rejected") or {}).items():
+        for reason, n in counters.rejected.items():
             rejected.add_metric([reason], float(n))
         yield rejected
         store = self.platform.store.stats()

@@ -260,8 +260,20 @@ def dead_letters(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DeadLetterPage:
     """Rejected telemetry with the reason, newest first."""
-    page = platform.dead_letters.query(reason=reason, since_us=since_us, limit=limit, offset=offset)
-    return DeadLetterPage(items=[DeadLetterRead(**item) for item in page.items], total=page.total)
+    items = platform.dead_letters.query(reason=reason, since_us=since_us, limit=limit, offset=offset)
+    if since_us is None:
+        counts = platform.dead_letters.counts()
+        total = counts.get(reason, 0) if reason is not None else sum(counts.values())
+    else:
+        total = offset + len(items)
+    return DeadLetterPage(
+        items=[
+            DeadLetterRead(id=d.id, received_us=d.received_us, source=d.source, reason=d.reason, tag=d.tag,
+                           ts_us=d.ts, value=d.value, detail=d.detail)
+            for d in items
+        ],
+        total=total,
+    )
 
 
 @router.get("/dead-letters/counts", response_model=dict[str, int])
