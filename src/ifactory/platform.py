@@ -47,7 +47,9 @@ class Platform:
     _ticker: threading.Thread | None = None
 
     @classmethod
-    def open(cls, settings: Settings, *, clock: Clock | None = None, plant: Plant | None = None) -> Platform:
+    def open(
+        cls, settings: Settings, *, clock: Clock | None = None, plant: Plant | None = None
+    ) -> Platform:
         """Migrate the database, seed it from `plant` when empty, open the historian."""
         clock = clock or SystemClock()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -78,7 +80,9 @@ class Platform:
             max_future_us=int(settings.max_future_skew_s * US),
             retention_us=int(settings.retention_days * 86_400 * US),
         )
-        return cls(settings, clock, db, bus, relay, store, dead_letters, registry, table, pipeline, tracker)
+        return cls(
+            settings, clock, db, bus, relay, store, dead_letters, registry, table, pipeline, tracker
+        )
 
     def start(self) -> None:
         """Start background work: the outbox relay and the silence ticker."""
@@ -120,7 +124,13 @@ class Platform:
 def _tag_table(registry: PlantRegistry) -> TagTable:
     return TagTable.from_records(
         [
-            {"id": t.id, "key": t.key, "data_type": t.data_type, "enum": t.enum, "counter_max": t.counter_max}
+            {
+                "id": t.id,
+                "key": t.key,
+                "data_type": t.data_type,
+                "enum": t.enum,
+                "counter_max": t.counter_max,
+            }
             for t in registry.tags.values()
         ]
     )

@@ -45,19 +45,29 @@ def _resume_point(platform: Platform, default_us: int) -> int:
     return max(default_us, newest + US)
 
 
-def attach_simulator(platform: Platform, plant: Plant | None, *, speed: float | None, seed: int,
-                     start_us: int | None = None) -> PlantSimulator:
+def attach_simulator(
+    platform: Platform,
+    plant: Plant | None,
+    *,
+    speed: float | None,
+    seed: int,
+    start_us: int | None = None,
+) -> PlantSimulator:
     """Feed the platform from a simulated plant at `speed`× real time (None: as fast as possible)."""
     plant = plant or load_plant()
     ids = {t.key: t.id for t in platform.registry.tags.values()}
     start = start_us if start_us is not None else _resume_point(platform, platform.clock.now_us())
     sim = PlantSimulator(plant, seed=seed, start_us=start, tag_ids=ids)
     clock = platform.clock if isinstance(platform.clock, ManualClock) else None
-    platform.extras.append(_RunnerService(SimulationRunner(sim, _sink(platform), speed=speed, clock=clock)))
+    platform.extras.append(
+        _RunnerService(SimulationRunner(sim, _sink(platform), speed=speed, clock=clock))
+    )
     return sim
 
 
-def build_demo(settings: Settings, *, speed: float, seed: int, history_hours: float, admin_password: str) -> Platform:
+def build_demo(
+    settings: Settings, *, speed: float, seed: int, history_hours: float, admin_password: str
+) -> Platform:
     """The embedded demo: SQLite, in-process bus, the example plant simulated faster than real time.
 
     The platform's clock is the simulation's, so "now", planned time and timestamp checks all

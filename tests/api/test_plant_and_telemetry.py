@@ -47,7 +47,11 @@ def test_node_detail_and_typed_not_found(client: TestClient) -> None:
     assert body["ideal_cycle_times"] == {"P-100": 45.0, "P-200": 60.0}
     r = client.get("/api/plant/nodes/acme/nowhere")
     assert r.status_code == 404
-    assert r.json() == {"detail": [{"msg": "no plant node 'acme/nowhere'", "loc": ["path", "key"], "type": "not_found"}]}
+    assert r.json() == {
+        "detail": [
+            {"msg": "no plant node 'acme/nowhere'", "loc": ["path", "key"], "type": "not_found"}
+        ]
+    }
 
 
 def test_values_history_and_states_after_ingest(client: TestClient, platform: Platform) -> None:
@@ -56,33 +60,47 @@ def test_values_history_and_states_after_ingest(client: TestClient, platform: Pl
     product = tag_id(platform, f"{CNC1}/product")
     ts = T0 + np.arange(120) * S  # two minutes at 1 Hz
     values = np.where(np.arange(120) < 90, 2.0, 4.0)  # 2.0 for 90 s, then 4.0
-    result = platform.pipeline.ingest(TelemetryBatch.of(np.full(120, vib), ts, values, received_us=T0))
+    result = platform.pipeline.ingest(
+        TelemetryBatch.of(np.full(120, vib), ts, values, received_us=T0)
+    )
     assert result.accepted == 120
-    platform.pipeline.ingest(TelemetryBatch.of([state, state], [T0, T0 + 60 * S], [1, 3], received_us=T0))
+    platform.pipeline.ingest(
+        TelemetryBatch.of([state, state], [T0, T0 + 60 * S], [1, 3], received_us=T0)
+    )
     platform.pipeline.ingest(
         TelemetryBatch.of([product], [T0], [np.nan], received_us=T0, text=["P-100"])
     )
     platform.clock.set(T0 + 120 * S)  # type: ignore[attr-defined]
 
-    latest = {v["name"]: v for v in client.get("/api/values/latest", params={"node": CNC1}).json()["values"]}
+    latest = {
+        v["name"]: v
+        for v in client.get("/api/values/latest", params={"node": CNC1}).json()["values"]
+    }
     assert latest["vibration_rms"]["value"] == 4.0 and latest["vibration_rms"]["unit"] == "mm/s"
     assert latest["product"]["text"] == "P-100"
     assert latest["spindle_speed"]["value"] is None
 
-    raw = client.get("/api/history/raw", params={"tag_id": vib, "start_us": T0, "end_us": T0 + 10 * S}).json()
+    raw = client.get(
+        "/api/history/raw", params={"tag_id": vib, "start_us": T0, "end_us": T0 + 10 * S}
+    ).json()
     assert raw["ts"] == [T0 + i * S for i in range(10)] and raw["values"] == [2.0] * 10
 
-    agg = client.get("/api/history/aggregate",
-                     params={"tag_id": vib, "start_us": T0, "end_us": T0 + 180 * S, "bucket_s": 60}).json()
+    agg = client.get(
+        "/api/history/aggregate",
+        params={"tag_id": vib, "start_us": T0, "end_us": T0 + 180 * S, "bucket_s": 60},
+    ).json()
     # Minute 1: 30 s at 2.0 then 30 s at 4.0 -> time-weighted 3.0; minute 3 has no samples: a gap.
     assert agg["twa"][:2] == [2.0, 3.0]
     assert agg["count"] == [60, 60, 0] and agg["twa"][2] is None
 
     machines = {m["key"]: m for m in client.get("/api/machines").json()}
     assert machines[CNC1]["state"] == "down" and machines[CNC1]["planned"] is True
-    states = client.get(f"/api/machines/{CNC1}/states", params={"start_us": T0, "end_us": T0 + 120 * S}).json()
+    states = client.get(
+        f"/api/machines/{CNC1}/states", params={"start_us": T0, "end_us": T0 + 120 * S}
+    ).json()
     assert [(i["state"], i["start_us"], i["end_us"]) for i in states["intervals"]] == [
-        ("executing", T0, T0 + 60 * S), ("down", T0 + 60 * S, T0 + 120 * S)
+        ("executing", T0, T0 + 60 * S),
+        ("down", T0 + 60 * S, T0 + 120 * S),
     ]
     assert states["summary"]["seconds"] == {"executing": 60.0, "down": 60.0}
     assert states["summary"]["planned_seconds"] == {"executing": 60.0, "down": 60.0}
@@ -92,11 +110,16 @@ def test_bad_input_lands_in_dead_letters(client: TestClient, platform: Platform)
     vib = tag_id(platform, f"{CNC1}/vibration_rms")
     batch = TelemetryBatch.of(
         np.array([f"{CNC1}/vibration_rms", "acme/nowhere/tag"], dtype=object),
-        [T0, T0], [1.0, 2.0], received_us=T0, source="test",
+        [T0, T0],
+        [1.0, 2.0],
+        received_us=T0,
+        source="test",
     )
     result = platform.pipeline.ingest(batch)
     assert result.accepted == 1
-    platform.pipeline.ingest(TelemetryBatch.of([vib], [T0 + 3600 * S], [1.0], received_us=T0, source="test"))
+    platform.pipeline.ingest(
+        TelemetryBatch.of([vib], [T0 + 3600 * S], [1.0], received_us=T0, source="test")
+    )
     counts = client.get("/api/dead-letters/counts").json()
     assert counts == {"unknown_tag": 1, "future_timestamp": 1}
     page = client.get("/api/dead-letters", params={"reason": "unknown_tag"}).json()
@@ -112,13 +135,17 @@ def test_validation_errors_are_typed(client: TestClient) -> None:
     assert r.status_code == 404 and r.json()["detail"][0]["type"] == "not_found"
 
 
-def test_changes_need_a_user_and_are_audited(client: TestClient, platform: Platform, admin_headers: dict[str, str]) -> None:
+def test_changes_need_a_user_and_are_audited(
+    client: TestClient, platform: Platform, admin_headers: dict[str, str]
+) -> None:
     vib = tag_id(platform, f"{CNC1}/vibration_rms")
     r = client.patch(f"/api/tags/{vib}", json={"description": "spindle housing, radial"})
     assert r.status_code == 401 and r.json()["detail"][0]["type"] == "unauthenticated"
     r = client.patch(f"/api/tags/{vib}", json={"unit": "blorps per wibble"}, headers=admin_headers)
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "unit"]
-    r = client.patch(f"/api/tags/{vib}", json={"description": "spindle housing, radial"}, headers=admin_headers)
+    r = client.patch(
+        f"/api/tags/{vib}", json={"description": "spindle housing, radial"}, headers=admin_headers
+    )
     assert r.status_code == 200 and r.json()["description"] == "spindle housing, radial"
     from sqlalchemy import select
 

@@ -12,20 +12,41 @@ H = 3600
 
 
 def calendar() -> SiteCalendar:
-    return SiteCalendar(SiteSettings.model_validate({
-        "timezone": "Europe/Berlin",
-        "production_day_start": "06:00",
-        "calendar": {
-            "shifts": [
-                {"name": "early", "start": "06:00", "end": "14:00", "days": ["mon", "tue", "wed", "thu", "fri"],
-                 "breaks": [{"start": "09:00", "end": "09:30"}]},
-                {"name": "night", "start": "22:00", "end": "06:00", "days": ["mon"],
-                 "breaks": [{"start": "02:00", "end": "02:30"}]},
-            ],
-            "holidays": ["2026-12-25"],
-            "planned_stops": [{"name": "PM", "start": "2026-11-24T10:00:00", "end": "2026-11-24T12:00:00", "nodes": ["press1"]}],
-        },
-    }))
+    return SiteCalendar(
+        SiteSettings.model_validate(
+            {
+                "timezone": "Europe/Berlin",
+                "production_day_start": "06:00",
+                "calendar": {
+                    "shifts": [
+                        {
+                            "name": "early",
+                            "start": "06:00",
+                            "end": "14:00",
+                            "days": ["mon", "tue", "wed", "thu", "fri"],
+                            "breaks": [{"start": "09:00", "end": "09:30"}],
+                        },
+                        {
+                            "name": "night",
+                            "start": "22:00",
+                            "end": "06:00",
+                            "days": ["mon"],
+                            "breaks": [{"start": "02:00", "end": "02:30"}],
+                        },
+                    ],
+                    "holidays": ["2026-12-25"],
+                    "planned_stops": [
+                        {
+                            "name": "PM",
+                            "start": "2026-11-24T10:00:00",
+                            "end": "2026-11-24T12:00:00",
+                            "nodes": ["press1"],
+                        }
+                    ],
+                },
+            }
+        )
+    )
 
 
 def local(*args: int) -> int:
@@ -71,9 +92,15 @@ def test_daylight_saving_days_are_23_and_25_hours() -> None:
 
 
 def test_night_shift_over_the_autumn_change_lasts_nine_hours() -> None:
-    cal = SiteCalendar(SiteSettings.model_validate({
-        "timezone": "Europe/Berlin",
-        "calendar": {"shifts": [{"name": "night", "start": "22:00", "end": "06:00", "days": ["sat"]}]},
-    }))
+    cal = SiteCalendar(
+        SiteSettings.model_validate(
+            {
+                "timezone": "Europe/Berlin",
+                "calendar": {
+                    "shifts": [{"name": "night", "start": "22:00", "end": "06:00", "days": ["sat"]}]
+                },
+            }
+        )
+    )
     [shift] = cal.shifts(local(2026, 10, 24, 12, 0), local(2026, 10, 25, 12, 0))
     assert shift.end_us - shift.start_us == 9 * H * 1_000_000

@@ -42,10 +42,19 @@ def test_example_plant_has_the_promised_shape() -> None:
     plant = expand(load(EXAMPLE_PLANT))
     machines = plant.machines()
     assert len(machines) >= 12
-    lines = [n for n in plant.nodes if n.level == Level.work_center and n.spec.kind == "production_line"]
+    lines = [
+        n for n in plant.nodes if n.level == Level.work_center and n.spec.kind == "production_line"
+    ]
     assert len(lines) >= 3
     classes = {m.spec.equipment_class for m in machines}
-    assert {"cnc_mill", "press", "injection_moulder", "air_compressor", "robot_cell", "packaging_machine"} <= classes
+    assert {
+        "cnc_mill",
+        "press",
+        "injection_moulder",
+        "air_compressor",
+        "robot_cell",
+        "packaging_machine",
+    } <= classes
     compressor = next(m for m in machines if m.spec.equipment_class == "air_compressor")
     parent = plant.node(compressor.parent_key or "")
     assert parent.level == Level.area  # a utility outside any line
@@ -53,7 +62,9 @@ def test_example_plant_has_the_promised_shape() -> None:
     stateless = [m for m in machines if m.tag_by_role(TagRole.state) is None]
     assert stateless and all(m.spec.state_derivation is not None for m in stateless)
     assert all(m.ideal_cycle_times for m in machines if m.tag_by_role(TagRole.cycle_counter))
-    assert any(t.spec.data_type == "string" and t.spec.role == TagRole.product for t in plant.tags())
+    assert any(
+        t.spec.data_type == "string" and t.spec.role == TagRole.product for t in plant.tags()
+    )
 
 
 def test_good_file_expands_class_tags_with_keys() -> None:
@@ -71,7 +82,9 @@ def test_unknown_unit_is_reported_with_its_line() -> None:
 
 
 def test_missing_field_and_bad_level_order() -> None:
-    text = GOOD.replace("      level: site\n", "      level: work_unit\n").replace("- id: a1\n          level: area", "- id: a1\n          level: area\n          nonsense: 1")
+    text = GOOD.replace("      level: site\n", "      level: work_unit\n").replace(
+        "- id: a1\n          level: area", "- id: a1\n          level: area\n          nonsense: 1"
+    )
     errs = errors_of(text)
     fields = {f for _, f, _ in errs}
     assert any("nonsense" in f for f in fields), errs
@@ -79,7 +92,9 @@ def test_missing_field_and_bad_level_order() -> None:
 
 
 def test_child_must_be_a_lower_level() -> None:
-    text = GOOD.replace("- {id: m1, level: work_unit, class: mill}", "- {id: m1, level: site, class: mill}")
+    text = GOOD.replace(
+        "- {id: m1, level: work_unit, class: mill}", "- {id: m1, level: site, class: mill}"
+    )
     errs = errors_of(text)
     assert any("lower ISA-95 level" in msg for _, _, msg in errs)
 
@@ -87,7 +102,11 @@ def test_child_must_be_a_lower_level() -> None:
 def test_undeclared_class_and_rule_on_missing_tag() -> None:
     text = GOOD.replace("class: mill}", "class: lathe}")
     [(line, field, msg)] = errors_of(text)
-    assert line == 17 and field == "enterprise.children.0.children.0.children.0.class" and "lathe" in msg
+    assert (
+        line == 17
+        and field == "enterprise.children.0.children.0.children.0.class"
+        and "lathe" in msg
+    )
     text = GOOD.replace(
         "- {id: m1, level: work_unit, class: mill}",
         "- {id: m1, level: work_unit, class: mill, state_derivation: {rules: [{state: executing, counter_active: strokes}]}}",

@@ -30,24 +30,38 @@ def registry(db: Database, example_plant: Plant) -> PlantRegistry:
         return service.registry(session)
 
 
-def states(registry: PlantRegistry, key: str, seq: list[tuple[int, str]], quality: int = 0) -> TelemetryBatch:
+def states(
+    registry: PlantRegistry, key: str, seq: list[tuple[int, str]], quality: int = 0
+) -> TelemetryBatch:
     tag = registry.tags_by_key[f"{key}/state"]
     return TelemetryBatch.of(
-        [tag.id] * len(seq), [T0 + s * S for s, _ in seq], [CODES[x] for _, x in seq],
-        [quality] * len(seq), received_us=T0,
+        [tag.id] * len(seq),
+        [T0 + s * S for s, _ in seq],
+        [CODES[x] for _, x in seq],
+        [quality] * len(seq),
+        received_us=T0,
     )
 
 
-def test_state_changes_become_intervals_with_durations(db: Database, registry: PlantRegistry) -> None:
+def test_state_changes_become_intervals_with_durations(
+    db: Database, registry: PlantRegistry
+) -> None:
     tracker = MachineStateTracker(registry, db)
     # Samples every 10 s; repeated states are not changes. Two batches, split mid-state.
-    tracker.on_batch(states(registry, CNC1, [(0, "setup"), (10, "setup"), (20, "executing"), (30, "executing")]))
+    tracker.on_batch(
+        states(registry, CNC1, [(0, "setup"), (10, "setup"), (20, "executing"), (30, "executing")])
+    )
     tracker.on_batch(states(registry, CNC1, [(40, "executing"), (100, "down"), (160, "executing")]))
     machine = registry.nodes_by_key[CNC1]
     with db.session() as session:
-        spans = history.intervals(session, machine_id=machine.id, start_us=T0, end_us=T0 + 200 * S, now_us=T0 + 200 * S)
+        spans = history.intervals(
+            session, machine_id=machine.id, start_us=T0, end_us=T0 + 200 * S, now_us=T0 + 200 * S
+        )
     assert [(s, (a - T0) // S, (b - T0) // S) for s, a, b, _ in spans] == [
-        ("setup", 0, 20), ("executing", 20, 100), ("down", 100, 160), ("executing", 160, 200)
+        ("setup", 0, 20),
+        ("executing", 20, 100),
+        ("down", 100, 160),
+        ("executing", 160, 200),
     ]
     summary = history.summarize(spans)
     assert summary.seconds == {"setup": 20.0, "executing": 120.0, "down": 60.0}
@@ -56,7 +70,10 @@ def test_state_changes_become_intervals_with_durations(db: Database, registry: P
     with db.session() as session:
         events = session.scalars(select(OutboxRecord).order_by(OutboxRecord.id)).all()
     assert [(e.payload["previous"], e.payload["state"]) for e in events] == [
-        (None, "setup"), ("setup", "executing"), ("executing", "down"), ("down", "executing")
+        (None, "setup"),
+        ("setup", "executing"),
+        ("executing", "down"),
+        ("down", "executing"),
     ]
 
 
@@ -64,13 +81,17 @@ def test_unordered_batch_and_bad_quality_samples(db: Database, registry: PlantRe
     tracker = MachineStateTracker(registry, db)
     batch = states(registry, CNC1, [(20, "down"), (0, "executing"), (10, "executing")])
     tracker.on_batch(batch)
-    tracker.on_batch(states(registry, CNC1, [(30, "idle")], quality=BAD_SENSOR_FAILURE))  # not trusted
+    tracker.on_batch(
+        states(registry, CNC1, [(30, "idle")], quality=BAD_SENSOR_FAILURE)
+    )  # not trusted
     machine = registry.nodes_by_key[CNC1]
     state, since = tracker.current()[machine.id]
     assert (state.value, (since - T0) // S) == ("down", 20)
 
 
-def test_silence_makes_a_machine_unknown_from_its_last_sample(db: Database, registry: PlantRegistry) -> None:
+def test_silence_makes_a_machine_unknown_from_its_last_sample(
+    db: Database, registry: PlantRegistry
+) -> None:
     tracker = MachineStateTracker(registry, db, stale_after_s=120)
     tracker.on_batch(states(registry, CNC1, [(0, "executing"), (50, "executing")]))
     assert tracker.tick(T0 + 100 * S) == 0
@@ -82,14 +103,18 @@ def test_silence_makes_a_machine_unknown_from_its_last_sample(db: Database, regi
     assert tracker.current()[machine.id][0].value == "executing"
 
 
-def test_retrofit_state_is_derived_from_current_and_counter(db: Database, registry: PlantRegistry) -> None:
+def test_retrofit_state_is_derived_from_current_and_counter(
+    db: Database, registry: PlantRegistry
+) -> None:
     tracker = MachineStateTracker(registry, db)
     current = registry.tags_by_key[f"{PRESS3}/motor_current"].id
     strokes = registry.tags_by_key[f"{PRESS3}/stroke_count"].id
     machine = registry.nodes_by_key[PRESS3]
 
     def feed(t: int, amps: float, count: int) -> str:
-        tracker.on_batch(TelemetryBatch.of([current, strokes], [T0 + t * S] * 2, [amps, count], received_us=T0))
+        tracker.on_batch(
+            TelemetryBatch.of([current, strokes], [T0 + t * S] * 2, [amps, count], received_us=T0)
+        )
         return tracker.current()[machine.id][0].value
 
     assert feed(0, 12.0, 100) == "idle"  # current above 8 A, counter not moving yet
@@ -115,5 +140,7 @@ def test_vectorised_tracking_of_many_points(db: Database, registry: PlantRegistr
     tag = registry.tags_by_key[f"{CNC1}/state"].id
     n = 86_400
     codes = np.where((np.arange(n) // 3600) % 2 == 0, 1, 0)  # hourly executing / idle
-    tracker.on_batch(TelemetryBatch.of(np.full(n, tag), T0 + np.arange(n) * S, codes, received_us=T0))
+    tracker.on_batch(
+        TelemetryBatch.of(np.full(n, tag), T0 + np.arange(n) * S, codes, received_us=T0)
+    )
     assert tracker.changes == 24

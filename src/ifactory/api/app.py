@@ -46,7 +46,9 @@ def create_app(platform: Platform, *, manage_lifecycle: bool = True) -> FastAPI:
     errors.install(app)
     from ifactory.api import auth
 
-    auth.install(app, settings=platform.settings, https_only=platform.settings.environment == "production")
+    auth.install(
+        app, settings=platform.settings, https_only=platform.settings.environment == "production"
+    )
     from ifactory.api import routers
 
     routers.include_all(app)

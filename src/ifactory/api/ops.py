@@ -34,7 +34,9 @@ def health(platform: PlatformDep) -> JSONResponse:
         checks["historian"] = {"ok": False, "error": type(exc).__name__}
     checks["outbox_relay"] = {"ok": platform.relay.running}
     ok = all(c["ok"] for c in checks.values())
-    return JSONResponse({"status": "ok" if ok else "degraded", "checks": checks}, status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ok" if ok else "degraded", "checks": checks}, status_code=200 if ok else 503
+    )
 
 
 class _PlatformCollector(Collector):
@@ -43,21 +45,37 @@ class _PlatformCollector(Collector):
 
     def collect(self) -> Iterator[Any]:
         counters = self.platform.pipeline.counters()
-        points = CounterMetricFamily("ifactory_ingest_points", "Points received by the ingest pipeline", labels=["outcome"])
+        points = CounterMetricFamily(
+            "ifactory_ingest_points", "Points received by the ingest pipeline", labels=["outcome"]
+        )
         for outcome in ("points_in", "accepted", "inserted", "duplicates", "conflicts"):
             points.add_metric([outcome], float(getattr(counters, outcome)))
         yield points
-        yield CounterMetricFamily("ifactory_ingest_batches", "Batches ingested", value=float(counters.batches))
-        yield CounterMetricFamily("ifactory_consumer_errors", "Consumer failures after commit", value=float(counters.consumer_errors))
-        rejected = CounterMetricFamily("ifactory_dead_letters", "Points rejected to the dead-letter store", labels=["reason"])
+        yield CounterMetricFamily(
+            "ifactory_ingest_batches", "Batches ingested", value=float(counters.batches)
+        )
+        yield CounterMetricFamily(
+            "ifactory_consumer_errors",
+            "Consumer failures after commit",
+            value=float(counters.consumer_errors),
+        )
+        rejected = CounterMetricFamily(
+            "ifactory_dead_letters", "Points rejected to the dead-letter store", labels=["reason"]
+        )
         for reason, n in counters.rejected.items():
             rejected.add_metric([reason], float(n))
         yield rejected
         store = self.platform.store.stats()
         for name, value in store.items():
             if isinstance(value, (int, float)):
-                yield GaugeMetricFamily(f"ifactory_historian_{name}", f"historian {name}", value=float(value))
-        yield CounterMetricFamily("ifactory_state_changes", "Machine state changes", value=float(self.platform.tracker.changes))
+                yield GaugeMetricFamily(
+                    f"ifactory_historian_{name}", f"historian {name}", value=float(value)
+                )
+        yield CounterMetricFamily(
+            "ifactory_state_changes",
+            "Machine state changes",
+            value=float(self.platform.tracker.changes),
+        )
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})

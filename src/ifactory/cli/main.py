@@ -12,7 +12,9 @@ from rich.console import Console
 
 from ifactory.core.settings import Settings
 
-app = typer.Typer(help="iFactory: one real-time data layer for a smart factory.", no_args_is_help=True)
+app = typer.Typer(
+    help="iFactory: one real-time data layer for a smart factory.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 plant_app = typer.Typer(help="Plant files.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -29,18 +31,26 @@ def _settings(data_dir: Path | None, **overrides: object) -> Settings:
 
 
 def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 @app.command()
 def demo(
     host: str = "127.0.0.1",
     port: int = 8000,
-    data_dir: Annotated[Path | None, typer.Option(help="keep data here (default: a fresh temporary directory)")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="keep data here (default: a fresh temporary directory)")
+    ] = None,
     speed: Annotated[float, typer.Option(help="simulation speed, × real time")] = 30.0,
     seed: int = 1,
-    history_hours: Annotated[float, typer.Option(help="hours of history simulated before going live")] = 2.0,
-    admin_password: Annotated[str, typer.Option(envvar="IFACTORY_ADMIN_PASSWORD", help="password of the 'admin' user")] = "admin",
+    history_hours: Annotated[
+        float, typer.Option(help="hours of history simulated before going live")
+    ] = 2.0,
+    admin_password: Annotated[
+        str, typer.Option(envvar="IFACTORY_ADMIN_PASSWORD", help="password of the 'admin' user")
+    ] = "ifactory-demo",
 ) -> None:
     """Run everything in one process: SQLite, in-process bus, simulated plant, web UI."""
     import uvicorn
@@ -48,21 +58,32 @@ def demo(
     from ifactory.api.app import create_app
     from ifactory.runtime import build_demo
 
-    settings = _settings(data_dir or Path(tempfile.mkdtemp(prefix="ifactory-demo-")), environment="development")
+    settings = _settings(
+        data_dir or Path(tempfile.mkdtemp(prefix="ifactory-demo-")), environment="development"
+    )
     _logging(settings.log_level)
-    platform = build_demo(settings, speed=speed, seed=seed, history_hours=history_hours, admin_password=admin_password)
-    console.print(f"[bold green]iFactory demo[/] on http://{host}:{port}  (data in {settings.data_dir}, "
-                  f"simulation at {speed:g}× real time; sign in as admin / {'admin' if admin_password == 'admin' else '…'})")
+    platform = build_demo(
+        settings, speed=speed, seed=seed, history_hours=history_hours, admin_password=admin_password
+    )
+    console.print(
+        f"[bold green]iFactory demo[/] on http://{host}:{port}  (data in {settings.data_dir}, "
+        f"simulation at {speed:g}× real time; sign in as admin / "
+        f"{admin_password if admin_password == 'ifactory-demo' else '(IFACTORY_ADMIN_PASSWORD)'})"
+    )
     uvicorn.run(create_app(platform), host=host, port=port, log_level="warning")
 
 
 @app.command()
 def serve(
-    plant: Annotated[Path | None, typer.Option(help="plant.yaml that seeds an empty database")] = None,
+    plant: Annotated[
+        Path | None, typer.Option(help="plant.yaml that seeds an empty database")
+    ] = None,
     host: str = "127.0.0.1",
     port: int = 8000,
     data_dir: Path | None = None,
-    simulate: Annotated[bool, typer.Option(help="feed the plant from the simulator in real time")] = False,
+    simulate: Annotated[
+        bool, typer.Option(help="feed the plant from the simulator in real time")
+    ] = False,
 ) -> None:
     """Run the API and pages against the configured database and historian."""
     import uvicorn
@@ -82,11 +103,15 @@ def serve(
 
 @app.command("simulate")
 def simulate_cmd(
-    hours: Annotated[float, typer.Option(help="simulated hours to run, as fast as possible")] = 24.0,
+    hours: Annotated[
+        float, typer.Option(help="simulated hours to run, as fast as possible")
+    ] = 24.0,
     seed: int = 1,
     data_dir: Path | None = None,
     plant: Path | None = None,
-    ground_truth: Annotated[Path | None, typer.Option(help="write the failures and states as JSON here")] = None,
+    ground_truth: Annotated[
+        Path | None, typer.Option(help="write the failures and states as JSON here")
+    ] = None,
 ) -> None:
     """Run the simulated plant as fast as possible through the real ingest pipeline."""
     import time as _time
@@ -99,8 +124,10 @@ def simulate_cmd(
     t0 = _time.perf_counter()
     result = run_simulation(settings, load_plant(plant), hours=hours, seed=seed)
     elapsed = _time.perf_counter() - t0
-    console.print(f"simulated {hours:g} h in {elapsed:.1f} s: {result['points']} points, "
-                  f"{result['failures']} failures, {result['rejected']} rejected; data in {settings.data_dir}")
+    console.print(
+        f"simulated {hours:g} h in {elapsed:.1f} s: {result['points']} points, "
+        f"{result['failures']} failures, {result['rejected']} rejected; data in {settings.data_dir}"
+    )
     if ground_truth is not None:
         ground_truth.write_text(result["ground_truth_json"])
         console.print(f"ground truth written to {ground_truth}")
@@ -132,7 +159,10 @@ def plant_check(path: Path) -> None:
 
 
 @plant_app.command("export")
-def plant_export(output: Annotated[Path | None, typer.Option("--output", "-o")] = None, data_dir: Path | None = None) -> None:
+def plant_export(
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    data_dir: Path | None = None,
+) -> None:
     """Write the database's plant model back as a plant file."""
     from ifactory.core.db import Database
     from ifactory.plant import service

@@ -43,9 +43,15 @@ class EventBus:
     def publish(self, event: Event) -> None:
         """Deliver `event` to every matching listener, in subscription order."""
         with self._lock:
-            targets = [h for p, h in self._subs.values() if p == event.type or fnmatch.fnmatchcase(event.type, p)]
+            targets = [
+                h
+                for p, h in self._subs.values()
+                if p == event.type or fnmatch.fnmatchcase(event.type, p)
+            ]
         for handler in targets:
             try:
                 handler(event)
             except Exception:
-                log.exception("event listener %r failed on %s %s", handler, event.type, event.event_id)
+                log.exception(
+                    "event listener %r failed on %s %s", handler, event.type, event.event_id
+                )

@@ -48,11 +48,15 @@ class HandledEvent(Base):
 def add(session: Session, event: Event) -> None:
     """Record `event` in the outbox within the caller's transaction."""
     session.add(
-        OutboxRecord(event_id=str(event.event_id), type=event.type, payload=event.model_dump(mode="json"))
+        OutboxRecord(
+            event_id=str(event.event_id), type=event.type, payload=event.model_dump(mode="json")
+        )
     )
 
 
-def handle_once(db: Database, consumer: str, event: Event, fn: Callable[[Session, Event], None]) -> bool:
+def handle_once(
+    db: Database, consumer: str, event: Event, fn: Callable[[Session, Event], None]
+) -> bool:
     """Run `fn` for `event` unless `consumer` already did; the mark commits with fn's changes."""
     with db.session() as session:
         done = session.get(HandledEvent, (consumer, str(event.event_id)))
@@ -72,7 +76,9 @@ def handle_once(db: Database, consumer: str, event: Event, fn: Callable[[Session
 class OutboxRelay:
     """Moves committed outbox records onto the bus, oldest first, marking each delivered."""
 
-    def __init__(self, db: Database, bus: EventBus, *, poll_s: float = 0.5, batch: int = 500) -> None:
+    def __init__(
+        self, db: Database, bus: EventBus, *, poll_s: float = 0.5, batch: int = 500
+    ) -> None:
         self.db = db
         self.bus = bus
         self.poll_s = poll_s
@@ -104,7 +110,9 @@ class OutboxRelay:
                         try:
                             event = decode(row.type, row.payload)
                         except (KeyError, ValueError):
-                            log.exception("outbox record %s has an undecodable event; skipped", row.id)
+                            log.exception(
+                                "outbox record %s has an undecodable event; skipped", row.id
+                            )
                         else:
                             self.bus.publish(event)
                         # Marked after publishing: a crash in between redelivers (at least once).
@@ -146,4 +154,3 @@ class OutboxRelay:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-

@@ -25,7 +25,8 @@ def severity(quality: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
 
 def is_good(quality: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
     """True where the status code's severity is Good."""
-    return (quality & np.uint32(SEVERITY_MASK)) == 0
+    good: npt.NDArray[np.bool_] = (quality & np.uint32(SEVERITY_MASK)) == 0
+    return good
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,12 +97,18 @@ class SiteCalendar:
                         be_day = b_day if br.end > br.start else b_day + timedelta(days=1)
                         be = self._local(be_day, br.end)
                         breaks.append((max(bs, s), min(be, e)))
-                    out.append(ShiftInstance(shift.name, self.production_day(s), s, e, tuple(sorted(breaks))))
+                    out.append(
+                        ShiftInstance(
+                            shift.name, self.production_day(s), s, e, tuple(sorted(breaks))
+                        )
+                    )
             d += timedelta(days=1)
         out.sort(key=lambda x: x.start_us)
         return out
 
-    def planned_stops(self, start_us: int, end_us: int, node_ids: set[str] | None = None) -> list[Interval]:
+    def planned_stops(
+        self, start_us: int, end_us: int, node_ids: set[str] | None = None
+    ) -> list[Interval]:
         """Planned stops overlapping the range that apply to the site or to one of `node_ids`."""
         out = []
         for stop in self.settings.calendar.planned_stops:
@@ -119,7 +125,9 @@ class SiteCalendar:
             dt = dt.replace(tzinfo=self.tz)
         return from_datetime(dt)
 
-    def planned_intervals(self, start_us: int, end_us: int, node_ids: set[str] | None = None) -> list[Interval]:
+    def planned_intervals(
+        self, start_us: int, end_us: int, node_ids: set[str] | None = None
+    ) -> list[Interval]:
         """Planned production time in [start_us, end_us): shifts minus breaks and planned stops."""
         spans: list[Interval] = []
         cuts: list[Interval] = []
@@ -150,6 +158,8 @@ class SiteCalendar:
         i = bisect.bisect_right(intervals, (ts_us, 1 << 62)) - 1
         return i >= 0 and intervals[i][0] <= ts_us < intervals[i][1]
 
-    def planned_seconds(self, start_us: int, end_us: int, node_ids: set[str] | None = None) -> float:
+    def planned_seconds(
+        self, start_us: int, end_us: int, node_ids: set[str] | None = None
+    ) -> float:
         """Total planned production time in the range, in seconds."""
         return sum(e - s for s, e in self.planned_intervals(start_us, end_us, node_ids)) / US

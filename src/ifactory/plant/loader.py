@@ -21,7 +21,7 @@ from ifactory.plant.spec import (
 )
 
 EXAMPLE_PLANT = Path(__file__).parent / "examples" / "plant.yaml"
-_UNITS = pint.UnitRegistry()
+_UNITS: pint.UnitRegistry[Any] = pint.UnitRegistry()
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,9 @@ def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
             if nxt is None:
                 break
             node = nxt
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
             node = node.value[part]
         else:
             break
@@ -87,22 +89,31 @@ def parse(text: str, *, filename: str = "plant.yaml") -> PlantSpec:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise PlantFileInvalid([PlantFileError(filename, line, "(syntax)", str(exc).splitlines()[0])]) from None
+        raise PlantFileInvalid(
+            [PlantFileError(filename, line, "(syntax)", str(exc).splitlines()[0])]
+        ) from None
     if not isinstance(data, dict):
-        raise PlantFileInvalid([PlantFileError(filename, 1, "(root)", "the plant file must be a mapping")])
+        raise PlantFileInvalid(
+            [PlantFileError(filename, 1, "(root)", "the plant file must be a mapping")]
+        )
     try:
         spec = PlantSpec.model_validate(data)
     except ValidationError as exc:
         errors = []
         for err in exc.errors():
             # pydantic appends the union/validator name to loc at times; keep the data path.
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            loc = tuple(
+                p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))
+            )
             errors.append(PlantFileError(filename, _line_of(root, loc), _field(loc), err["msg"]))
         raise PlantFileInvalid(errors) from None
     problems = _semantic_checks(spec)
     if problems:
         raise PlantFileInvalid(
-            [PlantFileError(filename, _line_of(root, loc), _field(loc), msg) for loc, msg in problems]
+            [
+                PlantFileError(filename, _line_of(root, loc), _field(loc), msg)
+                for loc, msg in problems
+            ]
         )
     return spec
 
@@ -113,7 +124,9 @@ def load(path: str | Path) -> PlantSpec:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise PlantFileInvalid([PlantFileError(str(path), None, "(file)", exc.strerror or str(exc))]) from None
+        raise PlantFileInvalid(
+            [PlantFileError(str(path), None, "(file)", exc.strerror or str(exc))]
+        ) from None
     return parse(text, filename=str(path))
 
 
@@ -127,10 +140,13 @@ def _semantic_checks(spec: PlantSpec) -> list[tuple[tuple[int | str, ...], str]]
     def walk(node: NodeSpec, loc: tuple[int | str, ...]) -> None:
         if node.equipment_class is not None and node.equipment_class not in spec.equipment_classes:
             problems.append(
-                (loc + ("class",), f"equipment class '{node.equipment_class}' is not declared in equipment_classes")
+                (
+                    (*loc, "class"),
+                    f"equipment class '{node.equipment_class}' is not declared in equipment_classes",
+                )
             )
         for i, tag in enumerate(node.tags):
-            problems.extend(_unit_problem(tag, loc + ("tags", i, "unit")))
+            problems.extend(_unit_problem(tag, (*loc, "tags", i, "unit")))
         tags = {t.name for t in effective_tags(spec, node)}
         deriv = effective_state_derivation(spec, node)
         if deriv is not None:
@@ -138,21 +154,31 @@ def _semantic_checks(spec: PlantSpec) -> list[tuple[tuple[int | str, ...], str]]
                 for ref in (rule.counter_active, rule.tag):
                     if ref is not None and ref not in tags:
                         problems.append(
-                            (loc + ("state_derivation", "rules", r), f"refers to tag '{ref}', which '{node.id}' does not have")
+                            (
+                                (*loc, "state_derivation", "rules", r),
+                                f"refers to tag '{ref}', which '{node.id}' does not have",
+                            )
                         )
         for i, child in enumerate(node.children):
-            walk(child, loc + ("children", i))
+            walk(child, (*loc, "children", i))
 
     walk(spec.enterprise, ("enterprise",))
     return problems
 
 
-def _unit_problem(tag: TagSpec, loc: tuple[int | str, ...]) -> list[tuple[tuple[int | str, ...], str]]:
+def _unit_problem(
+    tag: TagSpec, loc: tuple[int | str, ...]
+) -> list[tuple[tuple[int | str, ...], str]]:
     if not tag.unit:
         return []
     try:
         _UNITS.parse_units(tag.unit)
-    except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, AssertionError, ValueError) as exc:
+    except (
+        pint.errors.UndefinedUnitError,
+        pint.errors.DefinitionSyntaxError,
+        AssertionError,
+        ValueError,
+    ) as exc:
         return [(loc, f"unknown unit '{tag.unit}' ({exc})")]
     return []
 
@@ -272,7 +298,9 @@ def expand(spec: PlantSpec) -> Plant:
             ideal_cycle_times=effective_cycle_times(spec, ns),
             site_key=site_key,
         )
-        node.tags = [Tag(key=f"{key}/{t.name}", node_key=key, spec=t) for t in effective_tags(spec, ns)]
+        node.tags = [
+            Tag(key=f"{key}/{t.name}", node_key=key, spec=t) for t in effective_tags(spec, ns)
+        ]
         nodes.append(node)
         for child in ns.children:
             walk(child, node, site_key)
@@ -286,4 +314,16 @@ def load_plant(path: str | Path | None = None) -> Plant:
     return expand(load(path or EXAMPLE_PLANT))
 
 
-__all__ = ["ALL_DAYS", "EXAMPLE_PLANT", "Node", "Plant", "PlantFileError", "PlantFileInvalid", "Tag", "expand", "load", "load_plant", "parse"]
+__all__ = [
+    "ALL_DAYS",
+    "EXAMPLE_PLANT",
+    "Node",
+    "Plant",
+    "PlantFileError",
+    "PlantFileInvalid",
+    "Tag",
+    "expand",
+    "load",
+    "load_plant",
+    "parse",
+]

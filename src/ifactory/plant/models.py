@@ -27,18 +27,24 @@ class PlantNode(Base, Audited):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(512), unique=True)
-    parent_id: Mapped[int | None] = mapped_column(ForeignKey("plant_node.id", ondelete="CASCADE"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("plant_node.id", ondelete="CASCADE"), index=True
+    )
     position: Mapped[int] = mapped_column(Integer, default=0)
     level: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200), default="")
-    equipment_class: Mapped[str | None] = mapped_column(ForeignKey("equipment_class.name"), default=None)
+    equipment_class: Mapped[str | None] = mapped_column(
+        ForeignKey("equipment_class.name"), default=None
+    )
     kind: Mapped[str | None] = mapped_column(String(64), default=None)
     description: Mapped[str] = mapped_column(Text, default="")
     uns_path: Mapped[str] = mapped_column(String(512))
     state_derivation: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
-    tags: Mapped[list[Tag]] = relationship(back_populates="node", order_by="Tag.position", cascade="all, delete-orphan")
+    tags: Mapped[list[Tag]] = relationship(
+        back_populates="node", order_by="Tag.position", cascade="all, delete-orphan"
+    )
     cycle_times: Mapped[list[IdealCycleTime]] = relationship(cascade="all, delete-orphan")
 
     @property
@@ -54,7 +60,9 @@ class Tag(Base, Audited):
     __table_args__ = (UniqueConstraint("node_id", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    node_id: Mapped[int] = mapped_column(ForeignKey("plant_node.id", ondelete="CASCADE"), index=True)
+    node_id: Mapped[int] = mapped_column(
+        ForeignKey("plant_node.id", ondelete="CASCADE"), index=True
+    )
     position: Mapped[int] = mapped_column(Integer, default=0)
     name: Mapped[str] = mapped_column(String(64))
     key: Mapped[str] = mapped_column(String(600), unique=True)
@@ -77,7 +85,9 @@ class IdealCycleTime(Base):
 
     __tablename__ = "ideal_cycle_time"
 
-    node_id: Mapped[int] = mapped_column(ForeignKey("plant_node.id", ondelete="CASCADE"), primary_key=True)
+    node_id: Mapped[int] = mapped_column(
+        ForeignKey("plant_node.id", ondelete="CASCADE"), primary_key=True
+    )
     product_code: Mapped[str] = mapped_column(String(64), primary_key=True)
     seconds: Mapped[float] = mapped_column(Float)
 
@@ -94,7 +104,9 @@ class Site(Base, Audited):
 
     __tablename__ = "site"
 
-    node_id: Mapped[int] = mapped_column(ForeignKey("plant_node.id", ondelete="CASCADE"), primary_key=True)
+    node_id: Mapped[int] = mapped_column(
+        ForeignKey("plant_node.id", ondelete="CASCADE"), primary_key=True
+    )
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
@@ -106,6 +118,8 @@ class DowntimeReason(Base, Audited):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    parent_id: Mapped[int | None] = mapped_column(ForeignKey("downtime_reason.id", ondelete="CASCADE"))
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("downtime_reason.id", ondelete="CASCADE")
+    )
     position: Mapped[int] = mapped_column(Integer, default=0)
     loss: Mapped[str | None] = mapped_column(String(32), default=None)

@@ -53,7 +53,9 @@ class NodeInfo:
 class PlantRegistry:
     """Lookup tables built once from the database and rebuilt when the plant model changes."""
 
-    def __init__(self, nodes: list[NodeInfo], tags: list[TagInfo], sites: dict[str, SiteSettings]) -> None:
+    def __init__(
+        self, nodes: list[NodeInfo], tags: list[TagInfo], sites: dict[str, SiteSettings]
+    ) -> None:
         self.nodes = {n.id: n for n in nodes}
         self.nodes_by_key = {n.key: n for n in nodes}
         self.tags = {t.id: t for t in tags}
@@ -112,5 +114,7 @@ class PlantRegistry:
         cal = self.calendar_for(node_id)
         if cal is None:
             return None
-        ids = {self.nodes[node_id].key.rsplit("/", 1)[-1]} | {a.key.rsplit("/", 1)[-1] for a in self.ancestors(node_id)}
+        ids = {self.nodes[node_id].key.rsplit("/", 1)[-1]} | {
+            a.key.rsplit("/", 1)[-1] for a in self.ancestors(node_id)
+        }
         return cal.is_planned(ts_us, ids)

@@ -8,11 +8,28 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class TagRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
-        "id": 7, "key": "acme/springfield/machining/machining_line/cnc1/vibration_rms", "node_id": 5,
-        "name": "vibration_rms", "data_type": "float", "unit": "mm/s", "role": "measurement",
-        "description": "", "limits": {"low": 0, "high": 50, "alarm_high": 7.1}, "enum": None,
-        "counter_max": None, "sample_interval_s": 1.0, "enabled": True}]})
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 7,
+                    "key": "acme/springfield/machining/machining_line/cnc1/vibration_rms",
+                    "node_id": 5,
+                    "name": "vibration_rms",
+                    "data_type": "float",
+                    "unit": "mm/s",
+                    "role": "measurement",
+                    "description": "",
+                    "limits": {"low": 0, "high": 50, "alarm_high": 7.1},
+                    "enum": None,
+                    "counter_max": None,
+                    "sample_interval_s": 1.0,
+                    "enabled": True,
+                }
+            ]
+        },
+    )
 
     id: int
     key: str
@@ -48,7 +65,9 @@ class TagPage(BaseModel):
 class MachineStatus(BaseModel):
     state: str = Field(examples=["executing"])
     since_us: int
-    planned: bool | None = Field(description="whether the calendar says now is planned production time")
+    planned: bool | None = Field(
+        description="whether the calendar says now is planned production time"
+    )
 
 
 class TreeNode(BaseModel):

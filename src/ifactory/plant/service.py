@@ -9,7 +9,15 @@ from sqlalchemy.orm import Session, selectinload
 
 from ifactory.core.errors import NotFound
 from ifactory.plant.loader import Plant, effective_cycle_times
-from ifactory.plant.models import DowntimeReason, EquipmentClass, IdealCycleTime, PlantNode, Product, Site, Tag
+from ifactory.plant.models import (
+    DowntimeReason,
+    EquipmentClass,
+    IdealCycleTime,
+    PlantNode,
+    Product,
+    Site,
+    Tag,
+)
 from ifactory.plant.registry import NodeInfo, PlantRegistry, TagInfo
 from ifactory.plant.spec import (
     EquipmentClassSpec,
@@ -33,8 +41,15 @@ def seed(session: Session, plant: Plant, *, user: str | None = None) -> int:
     """Write a plant file's model into an empty database; returns the number of nodes created."""
     spec = plant.spec
     for name, cls in spec.equipment_classes.items():
-        session.add(EquipmentClass(name=name, description=cls.description, created_by=user, updated_by=user,
-                                   template=cls.model_dump(mode="json", exclude_defaults=True, by_alias=True)))
+        session.add(
+            EquipmentClass(
+                name=name,
+                description=cls.description,
+                created_by=user,
+                updated_by=user,
+                template=cls.model_dump(mode="json", exclude_defaults=True, by_alias=True),
+            )
+        )
     for product in spec.products:
         session.add(Product(code=product.code, name=product.name, created_by=user, updated_by=user))
     session.flush()
@@ -51,21 +66,30 @@ def seed(session: Session, plant: Plant, *, user: str | None = None) -> int:
             kind=ns.kind,
             description=ns.description,
             uns_path=node.uns_path,
-            state_derivation=ns.state_derivation.model_dump(mode="json") if ns.state_derivation else None,
+            state_derivation=ns.state_derivation.model_dump(mode="json")
+            if ns.state_derivation
+            else None,
             attributes=ns.attributes,
             created_by=user,
             updated_by=user,
         )
         for i, tag in enumerate(node.tags):
             row.tags.append(_tag_row(tag.spec, tag.key, i, user))
-        for product, seconds in effective_cycle_times(spec, ns).items():
-            row.cycle_times.append(IdealCycleTime(product_code=product, seconds=seconds))
+        for code, seconds in effective_cycle_times(spec, ns).items():
+            row.cycle_times.append(IdealCycleTime(product_code=code, seconds=seconds))
         session.add(row)
         session.flush()
         ids[node.key] = row.id
         if ns.level == Level.site:
             settings = spec.sites.get(ns.id, SiteSettings())
-            session.add(Site(node_id=row.id, settings=settings.model_dump(mode="json"), created_by=user, updated_by=user))
+            session.add(
+                Site(
+                    node_id=row.id,
+                    settings=settings.model_dump(mode="json"),
+                    created_by=user,
+                    updated_by=user,
+                )
+            )
     _seed_reasons(session, spec.downtime_reasons, None, None, user)
     session.flush()
     return len(plant.nodes)
@@ -90,19 +114,38 @@ def _tag_row(spec: TagSpec, key: str, position: int, user: str | None) -> Tag:
     )
 
 
-def _seed_reasons(session: Session, reasons: list[ReasonSpec], parent: int | None, loss: str | None, user: str | None) -> None:
+def _seed_reasons(
+    session: Session,
+    reasons: list[ReasonSpec],
+    parent: int | None,
+    loss: str | None,
+    user: str | None,
+) -> None:
     for position, reason in enumerate(reasons):
-        row = DowntimeReason(code=reason.code, name=reason.name, parent_id=parent, position=position,
-                             loss=reason.loss.value if reason.loss else loss, created_by=user, updated_by=user)
+        row = DowntimeReason(
+            code=reason.code,
+            name=reason.name,
+            parent_id=parent,
+            position=position,
+            loss=reason.loss.value if reason.loss else loss,
+            created_by=user,
+            updated_by=user,
+        )
         session.add(row)
         session.flush()
         _seed_reasons(session, reason.children, row.id, row.loss, user)
 
 
 def _tag_spec(row: Tag) -> TagSpec:
-    data: dict[str, Any] = {"name": row.name, "data_type": row.data_type, "unit": row.unit, "role": row.role,
-                            "description": row.description, "sample_interval_s": row.sample_interval_s,
-                            "sources": row.sources}
+    data: dict[str, Any] = {
+        "name": row.name,
+        "data_type": row.data_type,
+        "unit": row.unit,
+        "role": row.role,
+        "description": row.description,
+        "sample_interval_s": row.sample_interval_s,
+        "sources": row.sources,
+    }
     if row.limits:
         data["limits"] = row.limits
     if row.enum:
@@ -114,9 +157,14 @@ def _tag_spec(row: Tag) -> TagSpec:
 
 def export(session: Session) -> PlantSpec:
     """The database's plant model as a plant file (the inverse of `seed`)."""
-    classes = {c.name: EquipmentClassSpec.model_validate(c.template) for c in session.scalars(select(EquipmentClass))}
+    classes = {
+        c.name: EquipmentClassSpec.model_validate(c.template)
+        for c in session.scalars(select(EquipmentClass))
+    }
     nodes = session.scalars(
-        select(PlantNode).options(selectinload(PlantNode.tags), selectinload(PlantNode.cycle_times)).order_by(PlantNode.position)
+        select(PlantNode)
+        .options(selectinload(PlantNode.tags), selectinload(PlantNode.cycle_times))
+        .order_by(PlantNode.position)
     ).all()
     sites = {s.node_id: s.settings for s in session.scalars(select(Site))}
     children: dict[int | None, list[PlantNode]] = {}
@@ -128,11 +176,21 @@ def export(session: Session) -> PlantSpec:
         inherited = {t.name: t for t in cls.tags} if cls else {}
         tags = [spec for spec in map(_tag_spec, row.tags) if inherited.get(spec.name) != spec]
         cls_times = cls.ideal_cycle_times if cls else {}
-        times = {c.product_code: c.seconds for c in row.cycle_times if cls_times.get(c.product_code) != c.seconds}
+        times = {
+            c.product_code: c.seconds
+            for c in row.cycle_times
+            if cls_times.get(c.product_code) != c.seconds
+        }
         data: dict[str, Any] = {
-            "id": row.node_id, "name": row.name, "level": row.level, "kind": row.kind,
-            "description": row.description, "tags": tags, "ideal_cycle_times": times,
-            "attributes": row.attributes, "children": [build(c) for c in children.get(row.id, [])],
+            "id": row.node_id,
+            "name": row.name,
+            "level": row.level,
+            "kind": row.kind,
+            "description": row.description,
+            "tags": tags,
+            "ideal_cycle_times": times,
+            "attributes": row.attributes,
+            "children": [build(c) for c in children.get(row.id, [])],
         }
         if row.equipment_class:
             data["class"] = row.equipment_class
@@ -143,12 +201,17 @@ def export(session: Session) -> PlantSpec:
     roots = children.get(None, [])
     if not roots:
         raise NotFound("the database holds no plant model; seed it from a plant file first")
-    site_settings = {n.node_id: SiteSettings.model_validate(sites[n.id]) for n in nodes if n.id in sites}
+    site_settings = {
+        n.node_id: SiteSettings.model_validate(sites[n.id]) for n in nodes if n.id in sites
+    }
     return PlantSpec(
         equipment_classes=classes,
         enterprise=build(roots[0]),
         sites=site_settings,
-        products=[ProductSpec(code=p.code, name=p.name) for p in session.scalars(select(Product).order_by(Product.code))],
+        products=[
+            ProductSpec(code=p.code, name=p.name)
+            for p in session.scalars(select(Product).order_by(Product.code))
+        ],
         downtime_reasons=_export_reasons(session),
     )
 
@@ -163,7 +226,12 @@ def _export_reasons(session: Session) -> list[ReasonSpec]:
     def build(r: DowntimeReason) -> ReasonSpec:
         inherited = parent_loss.get(r.parent_id) if r.parent_id else None
         loss = r.loss if r.loss != inherited else None
-        return ReasonSpec(code=r.code, name=r.name, loss=loss, children=[build(c) for c in by_parent.get(r.id, [])])
+        return ReasonSpec(
+            code=r.code,
+            name=r.name,
+            loss=loss,
+            children=[build(c) for c in by_parent.get(r.id, [])],
+        )
 
     return [build(r) for r in by_parent.get(None, [])]
 
@@ -179,9 +247,14 @@ def to_yaml(spec: PlantSpec) -> str:
 
 def registry(session: Session) -> PlantRegistry:
     """Snapshot the plant model for lookups on the hot path."""
-    nodes = session.scalars(select(PlantNode).options(selectinload(PlantNode.cycle_times)).order_by(PlantNode.position)).all()
+    nodes = session.scalars(
+        select(PlantNode).options(selectinload(PlantNode.cycle_times)).order_by(PlantNode.position)
+    ).all()
     by_id = {n.id: n for n in nodes}
-    sites = {by_id[s.node_id].key: SiteSettings.model_validate(s.settings) for s in session.scalars(select(Site))}
+    sites = {
+        by_id[s.node_id].key: SiteSettings.model_validate(s.settings)
+        for s in session.scalars(select(Site))
+    }
 
     def site_of(n: PlantNode) -> str | None:
         cur: PlantNode | None = n
@@ -193,20 +266,40 @@ def registry(session: Session) -> PlantRegistry:
 
     infos = [
         NodeInfo(
-            id=n.id, key=n.key, parent_id=n.parent_id, level=Level(n.level), name=n.name,
-            equipment_class=n.equipment_class, kind=n.kind, uns_path=n.uns_path, site_key=site_of(n),
-            state_derivation=StateDerivation.model_validate(n.state_derivation) if n.state_derivation else None,
+            id=n.id,
+            key=n.key,
+            parent_id=n.parent_id,
+            level=Level(n.level),
+            name=n.name,
+            equipment_class=n.equipment_class,
+            kind=n.kind,
+            uns_path=n.uns_path,
+            site_key=site_of(n),
+            state_derivation=StateDerivation.model_validate(n.state_derivation)
+            if n.state_derivation
+            else None,
             ideal_cycle_times={c.product_code: c.seconds for c in n.cycle_times},
         )
         for n in nodes
     ]
     tags = [
         TagInfo(
-            id=t.id, key=t.key, node_id=t.node_id, name=t.name, data_type=t.data_type, unit=t.unit, role=t.role,
-            enum={int(k): v for k, v in t.enum.items()} if t.enum else None, counter_max=t.counter_max,
-            limits=t.limits, sample_interval_s=t.sample_interval_s, description=t.description,
+            id=t.id,
+            key=t.key,
+            node_id=t.node_id,
+            name=t.name,
+            data_type=t.data_type,
+            unit=t.unit,
+            role=t.role,
+            enum={int(k): v for k, v in t.enum.items()} if t.enum else None,
+            counter_max=t.counter_max,
+            limits=t.limits,
+            sample_interval_s=t.sample_interval_s,
+            description=t.description,
         )
-        for t in session.scalars(select(Tag).where(Tag.enabled.is_(True)).order_by(Tag.node_id, Tag.position))
+        for t in session.scalars(
+            select(Tag).where(Tag.enabled.is_(True)).order_by(Tag.node_id, Tag.position)
+        )
     ]
     return PlantRegistry(infos, tags, sites)
 
@@ -234,14 +327,16 @@ def update_tag(session: Session, *, tag_id: int, changes: dict[str, Any], user: 
     from ifactory.plant.spec import Limits
 
     tag = get_tag(session, tag_id=tag_id)
-    if "unit" in changes and changes["unit"]:
+    if changes.get("unit"):
         try:
             _UNITS.parse_units(changes["unit"])
         except Exception as exc:
             raise InvalidInput(f"unknown unit '{changes['unit']}'", loc=["body", "unit"]) from exc
     if "limits" in changes and changes["limits"] is not None:
         try:
-            changes["limits"] = Limits.model_validate(changes["limits"]).model_dump(exclude_none=True)
+            changes["limits"] = Limits.model_validate(changes["limits"]).model_dump(
+                exclude_none=True
+            )
         except ValueError as exc:
             raise InvalidInput(str(exc).splitlines()[-1], loc=["body", "limits"]) from exc
     for name, value in changes.items():

@@ -108,7 +108,9 @@ class TagSpec(Model):
                 raise ValueError("a state tag must be an enum mapping values to machine states")
             bad = sorted(set(self.enum.values()) - {s.value for s in MachineState})
             if bad:
-                raise ValueError(f"state labels {bad} are not machine states {[s.value for s in MachineState]}")
+                raise ValueError(
+                    f"state labels {bad} are not machine states {[s.value for s in MachineState]}"
+                )
         if self.role in COUNTER_ROLES and self.data_type not in (DataType.int, DataType.float):
             raise ValueError(f"a {self.role.value} tag must be numeric")
         if self.role == TagRole.product and self.data_type != DataType.string:
@@ -117,7 +119,13 @@ class TagSpec(Model):
 
 
 COUNTER_ROLES = frozenset(
-    {TagRole.cycle_counter, TagRole.good_counter, TagRole.scrap_counter, TagRole.rework_counter, TagRole.energy}
+    {
+        TagRole.cycle_counter,
+        TagRole.good_counter,
+        TagRole.scrap_counter,
+        TagRole.rework_counter,
+        TagRole.energy,
+    }
 )
 
 
@@ -128,7 +136,9 @@ class StateRule(Model):
     """
 
     state: MachineState
-    counter_active: str | None = Field(default=None, description="tag whose counter increased within window_s")
+    counter_active: str | None = Field(
+        default=None, description="tag whose counter increased within window_s"
+    )
     window_s: float = Field(default=60.0, gt=0)
     tag: str | None = None
     above: float | None = None
@@ -155,7 +165,9 @@ class NodeSpec(Model):
     name: str = ""
     level: Level
     equipment_class: str | None = Field(default=None, alias="class")
-    kind: str | None = Field(default=None, description="e.g. production_line, process_cell, storage_zone, utility")
+    kind: str | None = Field(
+        default=None, description="e.g. production_line, process_cell, storage_zone, utility"
+    )
     description: str = ""
     tags: list[TagSpec] = Field(default_factory=list)
     # product code -> ideal cycle time in seconds (ISO 22400-2 planned run time per item)
@@ -218,7 +230,9 @@ class PlannedStopSpec(Model):
     name: str
     start: datetime
     end: datetime
-    nodes: list[str] = Field(default_factory=list, description="node ids it applies to; empty = whole site")
+    nodes: list[str] = Field(
+        default_factory=list, description="node ids it applies to; empty = whole site"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> PlannedStopSpec:

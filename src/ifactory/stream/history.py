@@ -20,7 +20,9 @@ class StateSummary:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def intervals(session: Session, *, machine_id: int, start_us: int, end_us: int, now_us: int) -> list[tuple[str, int, int, str]]:
+def intervals(
+    session: Session, *, machine_id: int, start_us: int, end_us: int, now_us: int
+) -> list[tuple[str, int, int, str]]:
     """(state, start, end, source) clipped to [start_us, end_us); the open interval ends at now."""
     rows = session.scalars(
         select(MachineStateInterval)
@@ -44,12 +46,16 @@ def _overlap(s: int, e: int, planned: list[Interval]) -> int:
     return sum(max(0, min(e, pe) - max(s, ps)) for ps, pe in planned)
 
 
-def summarize(spans: list[tuple[str, int, int, str]], planned: list[Interval] | None = None) -> StateSummary:
+def summarize(
+    spans: list[tuple[str, int, int, str]], planned: list[Interval] | None = None
+) -> StateSummary:
     """Time in state and number of entries; with `planned`, also the time inside planned intervals."""
     out = StateSummary()
     for state, s, e, _ in spans:
         out.seconds[state] = out.seconds.get(state, 0.0) + (e - s) / 1e6
         out.counts[state] = out.counts.get(state, 0) + 1
         if planned is not None:
-            out.planned_seconds[state] = out.planned_seconds.get(state, 0.0) + _overlap(s, e, planned) / 1e6
+            out.planned_seconds[state] = (
+                out.planned_seconds.get(state, 0.0) + _overlap(s, e, planned) / 1e6
+            )
     return out

@@ -99,7 +99,9 @@ class MachineStateTracker:
     def _load(self) -> None:
         index = {int(mid): i for i, mid in enumerate(self.machine_ids)}
         with self.db.session() as session:
-            rows = session.scalars(select(MachineStateInterval).where(MachineStateInterval.end_us.is_(None)))
+            rows = session.scalars(
+                select(MachineStateInterval).where(MachineStateInterval.end_us.is_(None))
+            )
             for row in rows:
                 mi = index.get(row.machine_id)
                 if mi is not None:
@@ -121,7 +123,9 @@ class MachineStateTracker:
             seen = mi >= 0
             if seen.any():
                 np.maximum.at(self.last_seen_us, mi[seen], batch.ts[seen])
-            pending: list[tuple[int, int, int, str]] = []  # (machine index, state index, ts, source)
+            pending: list[
+                tuple[int, int, int, str]
+            ] = []  # (machine index, state index, ts, source)
             self._state_tags(batch, tags, inside, pending)
             if len(self.derived_tags):
                 self._derive(batch, tags, pending)
@@ -170,7 +174,12 @@ class MachineStateTracker:
         for i in np.flatnonzero(sidx != prev):
             pending.append((int(machines[i]), int(sidx[i]), int(ts[i]), "tag"))
 
-    def _derive(self, batch: TelemetryBatch, tags: npt.NDArray[Any], pending: list[tuple[int, int, int, str]]) -> None:
+    def _derive(
+        self,
+        batch: TelemetryBatch,
+        tags: npt.NDArray[Any],
+        pending: list[tuple[int, int, int, str]],
+    ) -> None:
         sel = np.flatnonzero(np.isin(tags, self.derived_tags) & is_good(batch.quality))
         if not len(sel):
             return
@@ -201,7 +210,9 @@ class MachineStateTracker:
                     return STATE_INDEX[rule.state]
             elif rule.tag is not None and rule.tag in d.values:
                 v = d.values[rule.tag]
-                if (rule.above is None or v > rule.above) and (rule.below is None or v < rule.below):
+                if (rule.above is None or v > rule.above) and (
+                    rule.below is None or v < rule.below
+                ):
                     return STATE_INDEX[rule.state]
         return STATE_INDEX[d.rules.otherwise]
 
@@ -210,8 +221,10 @@ class MachineStateTracker:
         with self._lock:
             silent = (now_us - self.last_seen_us > self.stale_after_us) & (self.state != UNKNOWN)
             silent &= self.last_seen_us > 0
-            pending = [(int(mi), UNKNOWN, int(max(self.last_seen_us[mi], self.since_us[mi])), "silence")
-                       for mi in np.flatnonzero(silent)]
+            pending = [
+                (int(mi), UNKNOWN, int(max(self.last_seen_us[mi], self.since_us[mi])), "silence")
+                for mi in np.flatnonzero(silent)
+            ]
             if pending:
                 self._apply(pending)
             return len(pending)
@@ -226,10 +239,17 @@ class MachineStateTracker:
                 previous = STATES[self.state[mi]] if self.since_us[mi] else None
                 session.execute(
                     update(MachineStateInterval)
-                    .where(MachineStateInterval.machine_id == machine.id, MachineStateInterval.end_us.is_(None))
+                    .where(
+                        MachineStateInterval.machine_id == machine.id,
+                        MachineStateInterval.end_us.is_(None),
+                    )
                     .values(end_us=ts)
                 )
-                session.add(MachineStateInterval(machine_id=machine.id, state=STATES[sidx].value, start_us=ts, source=source))
+                session.add(
+                    MachineStateInterval(
+                        machine_id=machine.id, state=STATES[sidx].value, start_us=ts, source=source
+                    )
+                )
                 event = MachineStateChanged(
                     machine_id=machine.id,
                     machine_key=machine.key,
@@ -252,5 +272,6 @@ class MachineStateTracker:
         """machine id -> (state, since µs)."""
         with self._lock:
             return {
-                int(self.machine_ids[i]): (STATES[self.state[i]], int(self.since_us[i])) for i in range(len(self.machines))
+                int(self.machine_ids[i]): (STATES[self.state[i]], int(self.since_us[i]))
+                for i in range(len(self.machines))
             }
