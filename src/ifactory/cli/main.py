@@ -30,6 +30,15 @@ def _settings(data_dir: Path | None, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+def _data_dir_or_temp(data_dir: Path | None, prefix: str) -> Path | None:
+    """The given directory, IFACTORY_DATA_DIR when set, else a fresh temporary directory."""
+    import os
+
+    if data_dir is not None or os.environ.get("IFACTORY_DATA_DIR"):
+        return data_dir
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
 def _logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -119,7 +128,7 @@ def simulate_cmd(
     from ifactory.plant.loader import load_plant
     from ifactory.runtime import run_simulation
 
-    settings = _settings(data_dir or Path(tempfile.mkdtemp(prefix="ifactory-sim-")))
+    settings = _settings(_data_dir_or_temp(data_dir, "ifactory-sim-"))
     _logging(settings.log_level)
     t0 = _time.perf_counter()
     result = run_simulation(settings, load_plant(plant), hours=hours, seed=seed)
