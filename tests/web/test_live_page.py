@@ -1,0 +1,183 @@
+"""The pages in a real browser against the real demo server: they render the plant and stay live.
+
+Drives Debian's Chromium (/usr/bin/chromium) through Playwright; never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import ifactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
+STATES = {"executing", "setup", "idle", "down", "maintenance", "unknown"}
+CNC1 = "acme/springfield/machining/machining_line/cnc1"
+SERVER_START_TIMEOUT_S = 90
+LIVE_TIMEOUT_MS = 20_000
+NO_VALUE = "\u2013"  # what the pages show before a value arrives
+
+if not CHROMIUM.exists():
+    pytest.skip(
+        "Debian's Chromium is not installed (apt-get install chromium)", allow_module_level=True
+    )
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-3000:]
+
+
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`ifactory demo` at 60x in a subprocess, as a user would start it."""
+    port = _free_port()
+    data_dir = tmp_path_factory.mktemp("demo")
+    log_path = tmp_path_factory.mktemp("demo-log") / "server.log"
+    env = dict(os.environ)
+    # The package the tests import is the one the server runs, installed or from src/.
+    src = str(Path(ifactory.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    env.setdefault("IFACTORY_ADMIN_PASSWORD", "browser-test-password")
+    options = f"--host 127.0.0.1 --port {port} --speed 60".split()
+    cmd = [sys.executable, "-m", "ifactory.cli.main", "demo", *options, "--data-dir", str(data_dir)]
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+            while not _healthy(url):
+                if proc.poll() is not None:
+                    pytest.fail(f"the demo server exited ({proc.returncode}):\n{_tail(log_path)}")
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the demo server did not answer /health:\n{_tail(log_path)}")
+                time.sleep(0.5)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A control-room sized page; script errors fail the test."""
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    yield pg
+    context.close()
+    assert not errors, f"script errors on the page: {errors}"
+
+
+def test_overview_shows_every_machine_and_updates_live(
+    demo_url: str, page: Any, tmp_path: Path
+) -> None:
+    page.goto(demo_url + "/")
+    page.wait_for_selector("#live-status[data-live=live]", timeout=LIVE_TIMEOUT_MS)
+
+    cards = page.locator(".machine-card")
+    assert cards.count() == 13
+    for i in range(13):
+        card = cards.nth(i)
+        assert card.get_attribute("data-state") in STATES
+        badge = card.locator(".state-badge").inner_text().strip().lower()
+        assert badge in STATES, "each machine names its state in words"
+
+    # Values arrive from the event stream, then change, all without a reload.
+    page.evaluate("window.__notReloaded = true")
+    values = page.locator(".machine-card .value .v")
+    page.wait_for_function(
+        "(none) => [...document.querySelectorAll('.machine-card .value .v')]"
+        ".every(e => e.textContent !== none)",
+        arg=NO_VALUE,
+        timeout=LIVE_TIMEOUT_MS,
+    )
+    before = values.all_inner_texts()
+    page.wait_for_function(
+        "(before) => [...document.querySelectorAll('.machine-card .value .v')]"
+        ".some((e, i) => e.textContent !== before[i])",
+        arg=before,
+        timeout=LIVE_TIMEOUT_MS,
+    )
+    assert page.evaluate("window.__notReloaded") is True
+    assert page.locator("#plant-clock").inner_text().strip() not in ("", NO_VALUE)
+    page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
+
+
+def test_machine_page_shows_chart_and_state_timeline(
+    demo_url: str, page: Any, tmp_path: Path
+) -> None:
+    page.goto(f"{demo_url}/machines/{CNC1}")
+    # Three default tags, one chart each; uPlot draws on a canvas once the history is in.
+    page.wait_for_selector(".trend-panel canvas", timeout=LIVE_TIMEOUT_MS)
+    assert page.locator(".trend-panel").count() == 3
+    page.wait_for_selector("#timeline .seg", timeout=LIVE_TIMEOUT_MS)
+    segment_state = page.locator("#timeline .seg").first.get_attribute("data-state")
+    assert segment_state in STATES
+    page.wait_for_selector("#state-summary tbody .state-badge", timeout=LIVE_TIMEOUT_MS)
+
+    # Every tag row gets a live value.
+    page.wait_for_function(
+        "(none) => [...document.querySelectorAll('.tag-table .value .v')]"
+        ".every(e => e.textContent !== none)",
+        arg=NO_VALUE,
+        timeout=LIVE_TIMEOUT_MS,
+    )
+
+    # A wider range switches to one-minute aggregates and keeps the charts.
+    page.get_by_role("button", name="8 h").click()
+    page.wait_for_function("() => location.search.includes('range=28800')")
+    page.wait_for_selector(".trend-panel canvas", timeout=LIVE_TIMEOUT_MS)
+    assert "time-weighted" in page.locator("#trend-note").inner_text()
+    page.screenshot(path=str(tmp_path / "machine.png"), full_page=True)
+
+
+def test_dead_letters_page_loads(demo_url: str, page: Any, tmp_path: Path) -> None:
+    page.goto(demo_url + "/dead-letters")
+    page.wait_for_selector("#dl-counts .reason-chip", timeout=LIVE_TIMEOUT_MS)
+    page.wait_for_function(
+        "() => !document.querySelector('#dl-rows').textContent.includes('Loading')",
+        timeout=LIVE_TIMEOUT_MS,
+    )
+    page.screenshot(path=str(tmp_path / "dead_letters.png"), full_page=True)
+    assert page.locator(".load-error").count() == 0, page.locator(".load-error").all_inner_texts()
+    assert page.locator("#dl-rows tr").count() >= 1
