@@ -55,7 +55,9 @@ class TelemetryBatch:
         n = len(self.ts)
         for name in ("tags", "values", "quality"):
             if len(getattr(self, name)) != n:
-                raise ValueError(f"TelemetryBatch.{name} has {len(getattr(self, name))} entries, ts has {n}")
+                raise ValueError(
+                    f"TelemetryBatch.{name} has {len(getattr(self, name))} entries, ts has {n}"
+                )
         if self.text is not None and len(self.text) != n:
             raise ValueError(f"TelemetryBatch.text has {len(self.text)} entries, ts has {n}")
 
@@ -122,7 +124,10 @@ class TelemetryBatch:
         text = None
         if any(t is not None for t in texts):
             text = np.concatenate(
-                [t if t is not None else np.full(len(b), None, dtype=object) for t, b in zip(texts, batches, strict=True)]
+                [
+                    t if t is not None else np.full(len(b), None, dtype=object)
+                    for t, b in zip(texts, batches, strict=True)
+                ]
             )
         return TelemetryBatch(
             np.concatenate([b.tags for b in batches]),

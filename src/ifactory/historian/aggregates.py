@@ -1,0 +1,143 @@
+"""Bucket aggregates from rollup rows: time-weighted average, counter delta, gaps, time in state.
+
+Inputs are rows whose `bucket` is the output bucket index (0..nb-1) plus, per tag, a
+"carry" row: the last non-empty bucket before the first output bucket. The value of the
+previous non-empty bucket's last sample holds from a bucket's start to its first sample
+(step interpolation); the last sample of a bucket holds to the bucket's end. Buckets without
+samples stay explicit: count 0 and NaN aggregates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from ifactory.historian.rollups import Rows, counter_max_for, counter_step, usable_mask
+from ifactory.historian.store import Aggregates, RawPoints, StateDurations
+
+
+def _prev_along(
+    values: npt.NDArray[np.float64], has: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.float64]:
+    """For column b >= 1 of a (nt, nb + 1) grid: the value at the last column < b where `has`."""
+    cols = np.arange(values.shape[1])
+    idx = np.maximum.accumulate(np.where(has, cols, -1), axis=1)[:, :-1]
+    out = np.take_along_axis(values, np.maximum(idx, 0), axis=1)
+    return np.where(idx >= 0, out, np.nan)
+
+
+def build(
+    tag_ids: npt.NDArray[np.int32],
+    start_us: int,
+    bucket_us: int,
+    nb: int,
+    rows: Rows,
+    carry: Rows,
+    counter_max: npt.NDArray[np.float64],
+) -> Aggregates:
+    """Aggregates of `rows` (bucket = output index) with per-tag `carry` rows (n == 0: none)."""
+    nt = len(tag_ids)
+    ti = np.searchsorted(tag_ids, rows.tag)
+    bi = rows.bucket
+
+    def grid(
+        col: npt.NDArray[np.float64] | npt.NDArray[np.int64], fill: float
+    ) -> npt.NDArray[np.float64]:
+        g = np.full((nt, nb), fill)
+        g[ti, bi] = col
+        return g
+
+    count = np.zeros((nt, nb), dtype=np.int64)
+    count[ti, bi] = rows.n
+    nonempty = count > 0
+
+    # Column 0 is the carry (before the first bucket); column b + 1 is bucket b.
+    has = np.zeros((nt, nb + 1), dtype=np.bool_)
+    has[:, 0] = carry.n > 0
+    has[:, 1:] = nonempty
+    last_v = np.full((nt, nb + 1), np.nan)
+    last_v[:, 0] = carry.last_v
+    last_v[ti, bi + 1] = rows.last_v
+    last_ok = np.full((nt, nb + 1), np.nan)
+    last_ok[:, 0] = carry.last_ok_v
+    last_ok[ti, bi + 1] = rows.last_ok_v
+    carry_v = _prev_along(last_v, has)
+    carry_ok = _prev_along(last_ok, np.isfinite(last_ok))
+
+    bstart = (start_us + np.arange(nb, dtype=np.int64) * bucket_us)[None, :]
+    bend = bstart + bucket_us
+    first_ts = grid(rows.first_ts, 0.0)
+    last_ts = grid(rows.last_ts, 0.0)
+    lv = grid(rows.last_v, np.nan)
+    head_w = np.where(nonempty & np.isfinite(carry_v), first_ts - bstart, 0.0)
+    tail_w = np.where(nonempty & np.isfinite(lv), bend - last_ts, 0.0)
+    num = (
+        grid(rows.integral, 0.0)
+        + np.where(head_w > 0, carry_v, 0.0) * head_w
+        + np.where(tail_w > 0, lv, 0.0) * tail_w
+    )
+    weight = grid(rows.weight, 0.0) + head_w + tail_w
+    with np.errstate(invalid="ignore", divide="ignore"):
+        twa = np.where(nonempty & (weight > 0), num / np.where(weight > 0, weight, 1.0), np.nan)
+
+    first_ok = grid(rows.first_ok_v, np.nan)
+    cm = np.broadcast_to(counter_max_for(tag_ids, counter_max)[:, None], (nt, nb))
+    bridge = np.isfinite(carry_ok) & np.isfinite(first_ok)
+    step = np.where(bridge, counter_step(carry_ok, first_ok, cm), 0.0)
+    delta = np.where(nonempty, grid(rows.inc, 0.0) + step, np.nan)
+
+    return Aggregates(
+        tags=tag_ids,
+        bucket_start=bstart[0],
+        bucket_us=bucket_us,
+        count=count,
+        twa=twa,
+        min=grid(rows.vmin, np.nan),
+        max=grid(rows.vmax, np.nan),
+        first=first_ok,
+        last=grid(rows.last_ok_v, np.nan),
+        counter_delta=delta,
+    )
+
+
+def time_in_state(
+    points: RawPoints,
+    tag_ids: npt.NDArray[np.int32],
+    carry: Rows,
+    start_us: int,
+    bucket_us: int,
+    count: npt.NDArray[np.int64],
+) -> dict[int, StateDurations]:
+    """Per tag and bucket, how long each value held (step interpolation; Bad holds nothing)."""
+    nb = count.shape[1]
+    end_us = start_us + nb * bucket_us
+    bounds = start_us + np.arange(nb + 1, dtype=np.int64) * bucket_us
+    out: dict[int, StateDurations] = {}
+    lo = np.searchsorted(points.tags, tag_ids, side="left")
+    hi = np.searchsorted(points.tags, tag_ids, side="right")
+    for r, tag in enumerate(tag_ids.tolist()):
+        ts = points.ts[lo[r] : hi[r]]
+        vu = np.where(
+            usable_mask(points.values[lo[r] : hi[r]], points.quality[lo[r] : hi[r]]),
+            points.values[lo[r] : hi[r]],
+            np.nan,
+        )
+        carry_v = carry.last_v[r] if carry.n[r] > 0 else np.nan
+        # The value in effect at each bucket boundary, then change points merged in time order.
+        at = np.searchsorted(ts, bounds[:-1], side="right") - 1
+        at_v = np.where(at >= 0, vu[np.maximum(at, 0)] if len(ts) else np.nan, carry_v)
+        times = np.concatenate([bounds[:-1], ts])
+        vals = np.concatenate([at_v, vu])
+        order = np.argsort(times, kind="stable")
+        times = np.append(times[order], end_us)
+        vals = vals[order]
+        dur = np.diff(times).astype(np.float64)
+        bucket = (times[:-1] - start_us) // bucket_us
+        keep = np.isfinite(vals) & (dur > 0)
+        states = np.unique(vals[keep])
+        si = np.searchsorted(states, vals[keep])
+        grid = np.zeros((len(states), nb))
+        np.add.at(grid, (si, bucket[keep]), dur[keep])
+        grid[:, count[r] == 0] = np.nan
+        out[tag] = StateDurations(states, grid)
+    return out

@@ -1,0 +1,806 @@
+"""The embedded historian store: WAL + in-memory head + compressed per-tag blocks in SQLite.
+
+Write path (one writer at a time): find duplicates (inside the batch, then against stored
+points for the few at or below the tag's high-water mark), append the new points to the WAL
+and fdatasync, then publish them in the head. The head is swapped when it is full (or old)
+and flushed by a background thread into blocks and 1-minute rollups; its WAL segments are
+deleted once that commit is on disk. On open the WAL segments not yet flushed are replayed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import zstandard
+
+from ifactory.core.errors import InvalidInput, Unavailable
+from ifactory.historian import aggregates, catalog
+from ifactory.historian.batch import TelemetryBatch
+from ifactory.historian.diskdedup import BlockCache, find_on_disk
+from ifactory.historian.flush import prepare_flush
+from ifactory.historian.hashing import point_hash
+from ifactory.historian.head import Head
+from ifactory.historian.rollups import Rows, combine, compute_rows, ffill_index
+from ifactory.historian.snapshot import Snapshot
+from ifactory.historian.store import (
+    MINUTE_US,
+    AggregateKind,
+    Aggregates,
+    ConflictPoints,
+    Latest,
+    RawPoints,
+    RetentionResult,
+    WriteResult,
+)
+from ifactory.historian.tagstate import NO_TS, TagState
+from ifactory.historian.textcodec import has_text
+from ifactory.historian.wal import WalWriter, fsync_dir, list_segments, read_segment, segment_path
+
+log = logging.getLogger(__name__)
+
+DAY_US = 86_400_000_000
+NEAR_LOOKBACK_MIN = 15
+MAX_TAG_ID = (1 << 24) - 1  # per-tag state is dense arrays indexed by id
+DB_FILE = "blocks.sqlite"
+WAL_DIR = "wal"
+LOCK_FILE = "LOCK"
+
+
+class EmbeddedStore:
+    """A `HistorianStore` in one directory, for one process (guarded by a lock file)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        counter_max: Mapping[int, float] | None = None,
+        head_points: int = 4_000_000,
+        head_max_age_s: float = 600.0,
+        carry_lookback_us: int = DAY_US,
+        flush_chunk_points: int = 1_000_000,
+    ) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._wal_dir = self.path / WAL_DIR
+        self._wal_dir.mkdir(exist_ok=True)
+        self._lock_fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise Unavailable(
+                f"historian directory {self.path} is in use by another store"
+            ) from None
+        self.head_points = head_points
+        self.head_max_age_s = head_max_age_s
+        self.carry_lookback_us = carry_lookback_us
+        self.flush_chunk_points = flush_chunk_points
+        self._counter_max = np.full(0, np.nan)
+        if counter_max:
+            self.set_counter_max(counter_max)
+
+        # _lock guards what readers see (head length, flushing head, live state, the
+        # commit of a flush); _write_lock serialises writers; _db_lock the write connection.
+        self._lock = threading.Lock()
+        self._flush_cv = threading.Condition(self._lock)
+        self._write_lock = threading.Lock()
+        self._db_lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[Any] = []
+        self._closed = False
+        self._closing = False
+
+        db_path = self.path / DB_FILE
+        catalog.create(db_path)
+        self._db_path = db_path
+        self._wconn = catalog.connect(db_path)
+        self._compressor = zstandard.ZstdCompressor(level=1)
+        self._block_cache = BlockCache()
+        state = catalog.get_meta(self._wconn, "state")
+        self._disk = TagState.decode(state) if state is not None else TagState()
+        flushed = catalog.get_meta(self._wconn, "flushed_wal_seq")
+        self._flushed_wal_seq = int(flushed) if flushed is not None else -1
+        seq = catalog.get_meta(self._wconn, "flush_seq")
+        self._flush_seq = int(seq) if seq is not None else 0
+
+        self._live = self._disk.copy()
+        self._flushing: Head | None = None
+        self._head = self._replay()
+        self._next_wal_seq = max([self._flushed_wal_seq, *self._head.wal_segments]) + 1
+        self._wal = WalWriter(self._wal_dir, self._next_wal_seq)
+        self._head.wal_segments.append(self._next_wal_seq)
+        self._next_wal_seq += 1
+        self.flush_count = 0
+        self.flush_seconds = 0.0
+        self.stall_seconds = 0.0  # writers waiting for the previous flush (back-pressure)
+        self._flush_error: BaseException | None = None
+        self._flusher = threading.Thread(
+            target=self._flush_loop, name="historian-flush", daemon=True
+        )
+        self._flusher.start()
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], **options: Any) -> EmbeddedStore:
+        """Open (or create) the store in `path`, replaying its WAL."""
+        return cls(path, **options)
+
+    # -- configuration --------------------------------------------------------------------
+    def set_counter_max(self, counter_max: Mapping[int, float]) -> None:
+        """Rollover values of counter tags (the counter wraps to 0 on reaching it)."""
+        size = max([len(self._counter_max), *(int(k) + 1 for k in counter_max)])
+        table = np.full(size, np.nan)
+        table[: len(self._counter_max)] = self._counter_max
+        for k, v in counter_max.items():
+            table[int(k)] = np.nan if v is None else float(v)
+        self._counter_max = table  # replaced, never mutated: readers hold the old one safely
+
+    # -- open / close ---------------------------------------------------------------------
+    def _replay(self) -> Head:
+        segments = list_segments(self._wal_dir)
+        replay: list[int] = []
+        for s in segments:
+            if s <= self._flushed_wal_seq:
+                segment_path(self._wal_dir, s).unlink()
+            else:
+                replay.append(s)
+        head = Head(self.head_points + self.head_points // 4, replay)
+        points = 0
+        for s in replay:
+            for rec in read_segment(segment_path(self._wal_dir, s)):
+                if len(rec.ts) == 0:
+                    continue
+                self._live.grow(int(rec.tags.max()) + 1)
+                head.n = head.append(rec.tags, rec.ts, rec.values, rec.quality, rec.text)
+                self._update_live(rec.tags, rec.ts, rec.values, rec.quality, rec.text)
+                points += len(rec.ts)
+        if replay:
+            fsync_dir(self._wal_dir)
+            log.info(
+                "historian %s: replayed %d points from %d WAL segments",
+                self.path,
+                points,
+                len(replay),
+            )
+        return head
+
+    def close(self) -> None:
+        """Flush the head to blocks, stop the flush thread and release the directory."""
+        with self._write_lock:
+            if self._closed:
+                return
+            if self._head.n:
+                self._rotate()
+            with self._lock:
+                while self._flushing is not None and self._flush_error is None:
+                    self._flush_cv.wait(0.5)
+                self._closing = True
+                self._flush_cv.notify_all()
+            self._flusher.join()
+            self._wal.close()
+            if self._head.n == 0:
+                for s in self._head.wal_segments:
+                    with contextlib.suppress(FileNotFoundError):
+                        segment_path(self._wal_dir, s).unlink()
+            with self._lock:
+                self._closed = True
+            for conn in self._readers:
+                conn.close()
+            self._wconn.close()
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+
+    def __enter__(self) -> EmbeddedStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise Unavailable("the historian store is closed")
+
+    # -- write path -----------------------------------------------------------------------
+    def write(self, batch: TelemetryBatch) -> WriteResult:
+        """Store a resolved batch durably; duplicates are ignored, conflicts counted."""
+        if not batch.resolved:
+            raise InvalidInput("the historian stores resolved tag ids only", type="unresolved_tags")
+        n = len(batch)
+        if n == 0:
+            return WriteResult(0, 0, 0)
+        tags = np.ascontiguousarray(batch.tags, dtype=np.int32)
+        ts = np.ascontiguousarray(batch.ts, dtype=np.int64)
+        values = np.ascontiguousarray(batch.values, dtype=np.float64)
+        quality = np.ascontiguousarray(batch.quality, dtype=np.uint32)
+        text = batch.text
+        if int(tags.min()) < 0 or int(tags.max()) > MAX_TAG_ID:
+            raise InvalidInput(f"tag ids must be in 0..{MAX_TAG_ID}", type="invalid_tag_id")
+        with self._write_lock:
+            self._check_open()
+            if self._flush_error is not None:
+                raise Unavailable("the historian cannot flush to disk") from self._flush_error
+            size = int(tags.max()) + 1
+            if size > len(self._live):
+                with self._lock:
+                    self._live.grow(size)
+
+            h = point_hash(tags, ts)
+            candidate = np.ones(n, dtype=np.bool_)
+            later = first_of = np.zeros(0, dtype=np.int64)
+            hs = np.sort(h)
+            if (hs[1:] == hs[:-1]).any():
+                later, first_of = _repeats_in_batch(tags, ts)
+                candidate[later] = False
+
+            # Only points at or below their tag's high-water mark can already be stored.
+            below = candidate & (ts <= self._live.hwm[tags])
+            found = np.zeros(0, dtype=np.int64)
+            stored: tuple[
+                npt.NDArray[np.float64], npt.NDArray[np.uint32], npt.NDArray[np.object_] | None
+            ] = (
+                np.zeros(0),
+                np.zeros(0, dtype=np.uint32),
+                None,
+            )
+            if below.any():
+                probe = np.flatnonzero(below)
+                qi, sv, sq, stext = self._lookup_stored(tags[probe], ts[probe], h[probe])
+                found = probe[qi]
+                stored = (sv, sq, stext)
+                candidate[found] = False
+
+            result = self._classify(tags, ts, values, quality, text, found, stored, later, first_of)
+            new = np.flatnonzero(candidate)
+            if len(new):
+                if len(new) == n:
+                    self._append(tags, ts, values, quality, text)
+                else:
+                    self._append(
+                        tags[new],
+                        ts[new],
+                        values[new],
+                        quality[new],
+                        None if text is None else text[new],
+                    )
+            return WriteResult(
+                inserted=len(new),
+                duplicates=result[0],
+                conflicts=len(result[1]),
+                inserted_index=new.astype(np.int64),
+                conflict_points=result[1],
+            )
+
+    def _classify(
+        self,
+        tags: npt.NDArray[np.int32],
+        ts: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+        quality: npt.NDArray[np.uint32],
+        text: npt.NDArray[np.object_] | None,
+        found: npt.NDArray[np.int64],
+        stored: tuple[
+            npt.NDArray[np.float64], npt.NDArray[np.uint32], npt.NDArray[np.object_] | None
+        ],
+        later: npt.NDArray[np.int64],
+        first_of: npt.NDArray[np.int64],
+    ) -> tuple[int, ConflictPoints]:
+        """Split already-stored and repeated points into duplicates (same value) and conflicts."""
+        if len(found) == 0 and len(later) == 0:
+            return 0, ConflictPoints()
+        n = len(ts)
+        # What each point is compared with: the stored point, or the first occurrence in
+        # the batch (or, if that one was itself stored, the stored point).
+        win_v = values.copy()
+        win_q = quality.copy()
+        win_t = None if text is None and stored[2] is None else _object_copy(text, n)
+        sv, sq, stext = stored
+        win_v[found] = sv
+        win_q[found] = sq
+        if win_t is not None:
+            win_t[found] = stext if stext is not None else None
+        win_v[later] = win_v[first_of]
+        win_q[later] = win_q[first_of]
+        if win_t is not None:
+            win_t[later] = win_t[first_of]
+        probe = np.concatenate([found, later])
+        a, b = values[probe], win_v[probe]
+        same = ((a == b) | (np.isnan(a) & np.isnan(b))) & (quality[probe] == win_q[probe])
+        if win_t is not None:
+            mine = _object_copy(text, n)[probe]
+            same &= np.array(
+                [x == y for x, y in zip(mine.tolist(), win_t[probe].tolist(), strict=True)],
+                dtype=np.bool_,
+            )
+        dup = int(same.sum())
+        c = probe[~same]
+        conflicts = ConflictPoints(
+            tags=tags[c],
+            ts=ts[c],
+            values=values[c],
+            quality=quality[c],
+            text=None if text is None else text[c],
+            stored_values=win_v[c],
+            stored_quality=win_q[c],
+            stored_text=None if win_t is None else win_t[c],
+        )
+        return dup, conflicts
+
+    def _lookup_stored(
+        self, tags: npt.NDArray[np.int32], ts: npt.NDArray[np.int64], h: npt.NDArray[np.uint64]
+    ) -> tuple[
+        npt.NDArray[np.int64],
+        npt.NDArray[np.float64],
+        npt.NDArray[np.uint32],
+        npt.NDArray[np.object_] | None,
+    ]:
+        """(query index, stored value, quality, text) of the queried points already stored."""
+        conn = self._reader()
+        with self._lock:
+            heads = [self._head] + ([self._flushing] if self._flushing is not None else [])
+            disk_hwm = self._disk.hwm
+            conn.execute("BEGIN")
+            conn.execute("SELECT 1 FROM meta LIMIT 1").fetchall()
+        try:
+            k = len(ts)
+            hit = np.zeros(k, dtype=np.bool_)
+            sv = np.full(k, np.nan)
+            sq = np.zeros(k, dtype=np.uint32)
+            stext: npt.NDArray[np.object_] | None = None
+            for head in heads:
+                rest = np.flatnonzero(~hit)
+                if len(rest) == 0:
+                    break
+                qi, pos = head.find(tags[rest], ts[rest], h[rest])
+                q = rest[qi]
+                hit[q] = True
+                sv[q] = head.values[pos]
+                sq[q] = head.quality[pos]
+                if head.text is not None:
+                    stext = stext if stext is not None else np.full(k, None, dtype=object)
+                    stext[q] = head.text[pos]
+            rest = np.flatnonzero(~hit)
+            inside = tags[rest] < len(disk_hwm)
+            rest = rest[inside]
+            rest = rest[ts[rest] <= disk_hwm[tags[rest]]]
+            if len(rest):
+                # (Only the writer thread uses the block cache.)
+                found = find_on_disk(conn, self._block_cache, tags[rest], ts[rest])
+                q = rest[found.index]
+                hit[q] = True
+                sv[q] = found.values
+                sq[q] = found.quality
+                if found.text is not None:
+                    stext = stext if stext is not None else np.full(k, None, dtype=object)
+                    stext[q] = found.text
+            q = np.flatnonzero(hit)
+            return q, sv[q], sq[q], None if stext is None else stext[q]
+        finally:
+            conn.execute("COMMIT")
+
+    def _append(
+        self,
+        tags: npt.NDArray[np.int32],
+        ts: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+        quality: npt.NDArray[np.uint32],
+        text: npt.NDArray[np.object_] | None,
+    ) -> None:
+        """Log durably, then publish in the head; rotate the head when it is full or old."""
+        if text is not None and not has_text(text):
+            text = None
+        self._wal.append(tags, ts, values, quality, text)
+        head = self._head
+        n_new = head.append(tags, ts, values, quality, text)
+        with self._lock:
+            head.n = n_new
+            self._update_live(tags, ts, values, quality, text)
+        if (
+            n_new >= self.head_points
+            or time.monotonic() - head.created_monotonic > self.head_max_age_s
+        ):
+            self._rotate()
+
+    def _update_live(
+        self,
+        tags: npt.NDArray[np.int32],
+        ts: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+        quality: npt.NDArray[np.uint32],
+        text: npt.NDArray[np.object_] | None,
+    ) -> None:
+        live = self._live
+        np.maximum.at(live.hwm, tags, ts)
+        # (tag, ts) is unique among stored points, so at most one point per tag matches.
+        latest = np.flatnonzero(ts == live.hwm[tags])
+        lt = tags[latest]
+        live.value[lt] = values[latest]
+        live.quality[lt] = quality[latest]
+        if text is not None:
+            for tag, s in zip(lt.tolist(), text[latest].tolist(), strict=True):
+                if s is None:
+                    live.text.pop(tag, None)
+                else:
+                    live.text[tag] = s
+        elif live.text:
+            for tag in set(lt.tolist()) & live.text.keys():
+                del live.text[tag]
+
+    def _rotate(self) -> None:
+        """Freeze the head for the flusher and start a new one (waits if a flush is running)."""
+        waited = time.perf_counter()
+        with self._lock:
+            while self._flushing is not None:
+                if self._flush_error is not None:
+                    raise Unavailable("the historian cannot flush to disk") from self._flush_error
+                self._flush_cv.wait(0.5)
+        self.stall_seconds += time.perf_counter() - waited
+        seq = self._next_wal_seq
+        self._next_wal_seq += 1
+        writer = WalWriter(self._wal_dir, seq)
+        head = Head(self.head_points + self.head_points // 4, [seq])
+        with self._lock:
+            self._flushing = self._head
+            self._head = head
+            self._flush_cv.notify_all()
+        self._wal.close()
+        self._wal = writer
+
+    def flush(self) -> None:
+        """Flush the head to blocks now and wait for it (tests, shutdown, compaction points)."""
+        with self._write_lock:
+            self._check_open()
+            if self._head.n:
+                self._rotate()
+            with self._lock:
+                while self._flushing is not None and self._flush_error is None:
+                    self._flush_cv.wait(0.5)
+                if self._flush_error is not None:
+                    raise Unavailable("the historian cannot flush to disk") from self._flush_error
+
+    # -- background flush -----------------------------------------------------------------
+    def _flush_loop(self) -> None:
+        failures = 0
+        while True:
+            with self._lock:
+                while self._flushing is None and not self._closing:
+                    self._flush_cv.wait()
+                head = self._flushing
+                if head is None:
+                    return
+            try:
+                started = time.perf_counter()
+                self._flush_head(head)
+                self.flush_seconds += time.perf_counter() - started
+                self.flush_count += 1
+                failures = 0
+                del head  # let the flushed arrays go now, not at the next flush
+            except Exception as exc:
+                failures += 1
+                log.exception(
+                    "historian flush failed (attempt %d); the WAL keeps the data", failures
+                )
+                if failures >= 5:
+                    with self._lock:
+                        self._flush_error = exc
+                        self._flush_cv.notify_all()
+                    return
+                time.sleep(0.2 * failures)
+
+    def _flush_head(self, head: Head) -> None:
+        view = head.view()
+        with self._db_lock:
+            conn = self._wconn
+            out = prepare_flush(
+                view,
+                self._disk,
+                conn,
+                self._counter_max,
+                self._compressor,
+                self.flush_chunk_points,
+            )
+            seq = self._flush_seq + 1
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                catalog.insert_blocks(conn, out.blocks, seq)
+                catalog.insert_rollups(conn, out.segments, seq)
+                catalog.put_meta(conn, "state", out.state.encode())
+                catalog.put_meta(conn, "flushed_wal_seq", str(max(head.wal_segments)).encode())
+                catalog.put_meta(conn, "flush_seq", str(seq).encode())
+                # Readers whose snapshot already holds this commit ignore the frozen head
+                # (see _snapshot), so the slow fsync'ed commit runs outside the lock.
+                head.flush_seq = seq
+                conn.execute("COMMIT")
+            except BaseException:
+                head.flush_seq = None
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            with self._lock:
+                self._disk = out.state
+                self._flush_seq = seq
+                self._flushing = None
+                self._flush_cv.notify_all()
+        for s in head.wal_segments:
+            with contextlib.suppress(FileNotFoundError):
+                segment_path(self._wal_dir, s).unlink()
+        fsync_dir(self._wal_dir)
+
+    # -- reads ----------------------------------------------------------------------------
+    def _reader(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = catalog.connect(self._db_path)
+            self._local.conn = conn
+            with self._lock:
+                self._readers.append(conn)
+        return conn
+
+    def _snapshot(self) -> Snapshot:
+        conn = self._reader()
+        with self._lock:
+            self._check_open()
+            heads = [self._head.view()]
+            flushing = self._flushing
+            conn.execute("BEGIN")
+            row = conn.execute("SELECT value FROM meta WHERE key = 'flush_seq'").fetchone()
+            capacity = len(self._live)
+        if flushing is not None:
+            on_disk = int(row[0]) if row is not None else 0
+            # A frozen head whose flush is already in this snapshot must not count twice.
+            if flushing.flush_seq is None or flushing.flush_seq > on_disk:
+                heads.append(flushing.view())
+        return Snapshot(conn, heads, self._counter_max, capacity)
+
+    def latest(self, tag_ids: npt.ArrayLike | None = None) -> Latest:
+        """The most recent point per tag (all tags with data when `tag_ids` is None)."""
+        with self._lock:
+            live = self._live
+            if tag_ids is None:
+                ids = np.flatnonzero(live.hwm != NO_TS).astype(np.int32)
+            else:
+                ids = np.unique(np.asarray(tag_ids, dtype=np.int32))
+                ids = ids[(ids >= 0) & (ids < len(live))]
+                ids = ids[live.hwm[ids] != NO_TS]
+            text = None
+            if live.text:
+                found = [live.text.get(t) for t in ids.tolist()]
+                if any(s is not None for s in found):
+                    text = np.array(found, dtype=object)
+            return Latest(
+                ids, live.hwm[ids].copy(), live.value[ids].copy(), live.quality[ids].copy(), text
+            )
+
+    def raw(
+        self,
+        tag_ids: npt.ArrayLike,
+        start_us: int,
+        end_us: int,
+        limit: int | None = None,
+    ) -> RawPoints:
+        """Stored points of `tag_ids` with start_us <= ts < end_us, sorted by (tag, ts)."""
+        ids = np.unique(np.asarray(tag_ids, dtype=np.int32))
+        with self._snapshot() as snap:
+            points = snap.points(ids, start_us, end_us)
+        if limit is not None and len(points) > limit:
+            points = RawPoints(
+                points.tags[:limit],
+                points.ts[:limit],
+                points.values[:limit],
+                points.quality[:limit],
+                None if points.text is None else points.text[:limit],
+            )
+        return points
+
+    def rollups(self, tag_ids: npt.ArrayLike, start_us: int, end_us: int) -> Rows:
+        """The complete 1-minute rollup rows (disk and head) of minutes overlapping [start, end)."""
+        ids = np.unique(np.asarray(tag_ids, dtype=np.int32))
+        with self._snapshot() as snap:
+            return snap.minute_rows(ids, start_us // MINUTE_US, (end_us - 1) // MINUTE_US)
+
+    def aggregate(
+        self,
+        tag_ids: npt.ArrayLike,
+        start_us: int,
+        end_us: int,
+        bucket_us: int,
+        kind: AggregateKind = "numeric",
+        *,
+        use_rollups: bool = True,
+    ) -> Aggregates:
+        """Aggregates over full buckets of `bucket_us` from `start_us` (the last may pass `end_us`).
+
+        Minute-aligned starts with widths that are multiples of a minute read the rollups
+        (plus the head); anything else is computed from raw points. `kind="state"` adds time
+        in state per value, computed from raw points.
+        """
+        if bucket_us <= 0 or end_us <= start_us:
+            raise InvalidInput("need bucket_us > 0 and end_us > start_us", type="invalid_range")
+        ids = np.unique(np.asarray(tag_ids, dtype=np.int32))
+        nb = -(-(end_us - start_us) // bucket_us)
+        end_cover = start_us + nb * bucket_us
+        cm = self._counter_max
+        from_rollups = use_rollups and start_us % MINUTE_US == 0 and bucket_us % MINUTE_US == 0
+        start_min = start_us // MINUTE_US
+        with self._snapshot() as snap:
+            if from_rollups:
+                minutes = snap.minute_rows(ids, start_min, end_cover // MINUTE_US - 1)
+                carry = _carry(ids, self._rows_before(snap, ids, start_min))
+                rows = minutes
+                rows.bucket = (rows.bucket - start_min) // (bucket_us // MINUTE_US)
+                if bucket_us != MINUTE_US:
+                    rows = combine(rows, rows.bucket, cm)
+                points = None
+            else:
+                first_min = start_us // MINUTE_US
+                lookback = self._rows_before(snap, ids, first_min)
+                points = snap.points(ids, first_min * MINUTE_US, end_cover)
+                pre = points.ts < start_us
+                p = points
+                pre_rows = compute_rows(
+                    p.tags[pre],
+                    p.ts[pre],
+                    p.values[pre],
+                    p.quality[pre],
+                    np.zeros(int(pre.sum()), dtype=np.int64),
+                    cm,
+                )
+                carry = _carry(ids, _append_rows(lookback, pre_rows, cm))
+                main = ~pre
+                rows = compute_rows(
+                    p.tags[main],
+                    p.ts[main],
+                    p.values[main],
+                    p.quality[main],
+                    (p.ts[main] - start_us) // bucket_us,
+                    cm,
+                )
+            result = aggregates.build(ids, start_us, bucket_us, nb, rows, carry, cm)
+            if kind == "state":
+                if points is None:
+                    points = snap.points(ids, start_us, end_cover)
+                else:
+                    keep = points.ts >= start_us
+                    points = RawPoints(
+                        points.tags[keep],
+                        points.ts[keep],
+                        points.values[keep],
+                        points.quality[keep],
+                    )
+                tis = aggregates.time_in_state(
+                    points, ids, carry, start_us, bucket_us, result.count
+                )
+                result = _with_states(result, tis)
+        return result
+
+    def _rows_before(self, snap: Snapshot, ids: npt.NDArray[np.int32], first_min: int) -> Rows:
+        """Minute rows before `first_min` that carry values into the first bucket.
+
+        Looks back a quarter of an hour first, and up to `carry_lookback_us` only for the tags
+        that had no usable value in it (slow-changing tags, which have few rows anyway).
+        """
+        look_min = first_min - max(1, self.carry_lookback_us // MINUTE_US)
+        near_min = max(look_min, first_min - NEAR_LOOKBACK_MIN)
+        near = snap.minute_rows(ids, near_min, first_min - 1)
+        if near_min <= look_min:
+            return near
+        covered = np.zeros(len(ids), dtype=np.bool_)
+        covered[np.searchsorted(ids, near.tag[np.isfinite(near.last_ok_v)])] = True
+        missing = ids[~covered]
+        if len(missing) == 0:
+            return near
+        far = snap.minute_rows(missing, look_min, near_min - 1)
+        if len(far) == 0:
+            return near
+        both = Rows.concat([far, near])
+        return both.take(np.lexsort((both.bucket, both.tag)))
+
+    def retention(self, older_than_us: int) -> RetentionResult:
+        """Drop blocks and rollup segments that lie entirely before `older_than_us`."""
+        self._check_open()
+        with self._db_lock:
+            conn = self._wconn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                blocks, points, segments = catalog.delete_older_than(
+                    conn, older_than_us, older_than_us // MINUTE_US
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        # Deleted blocks must not answer duplicate lookups any more (and ids may be reused).
+        self._block_cache = BlockCache()
+        log.info(
+            "historian retention before %d: dropped %d blocks (%d points), %d rollup segments",
+            older_than_us,
+            blocks,
+            points,
+            segments,
+        )
+        return RetentionResult(blocks, points, segments)
+
+    # -- introspection --------------------------------------------------------------------
+    def stats(self) -> dict[str, int]:
+        """Counts for metrics and benchmarks: points in memory, on disk, bytes on disk."""
+        with self._lock:
+            head_points = self._head.n + (self._flushing.n if self._flushing is not None else 0)
+        conn = self._reader()
+        blocks, disk_points = catalog.totals(conn)
+        size = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        return {
+            "head_points": head_points,
+            "disk_points": disk_points,
+            "blocks": blocks,
+            "bytes": size,
+            "flushes": self.flush_count,
+            "flush_ms_total": int(self.flush_seconds * 1000),
+            "stall_ms_total": int(self.stall_seconds * 1000),
+        }
+
+
+def _object_copy(text: npt.NDArray[np.object_] | None, n: int) -> npt.NDArray[np.object_]:
+    return np.full(n, None, dtype=object) if text is None else text.copy()
+
+
+def _repeats_in_batch(
+    tags: npt.NDArray[np.int32], ts: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Positions of repeated (tag, ts) after their first occurrence, and that first occurrence."""
+    order = np.lexsort((ts, tags))  # stable: equal keys keep batch order
+    st = tags[order]
+    sts = ts[order]
+    rep = np.append(False, (st[1:] == st[:-1]) & (sts[1:] == sts[:-1]))
+    first = order[ffill_index(~rep)]
+    return order[rep].astype(np.int64), first[rep].astype(np.int64)
+
+
+def _carry(tag_ids: npt.NDArray[np.int32], before: Rows) -> Rows:
+    """Per tag of `tag_ids`: its last row before the first bucket, with its last usable value."""
+    carry = Rows.empty(len(tag_ids))
+    carry.tag = tag_ids.copy()
+    if len(before) == 0:
+        return carry
+    r = np.searchsorted(tag_ids, before.tag)
+    last = np.append(before.tag[1:] != before.tag[:-1], True)
+    carry.put(r[last], before.take(last))
+    # The counter continues from the last *usable* value, possibly in an earlier row.
+    idx = ffill_index(np.isfinite(before.last_ok_v))
+    li = idx[last]
+    same = (li >= 0) & (before.tag[np.maximum(li, 0)] == before.tag[last])
+    carry.last_ok_v[r[last]] = np.where(same, before.last_ok_v[np.maximum(li, 0)], np.nan)
+    return carry
+
+
+def _append_rows(rows: Rows, later: Rows, counter_max: npt.NDArray[np.float64]) -> Rows:
+    """`rows` followed per tag by `later` (one row per tag, after all of `rows` in time)."""
+    if len(later) == 0:
+        return rows
+    later.bucket = np.full(len(later), np.iinfo(np.int64).max)
+    merged = Rows.concat([rows, later])
+    return merged.take(np.lexsort((merged.bucket, merged.tag)))
+
+
+def _with_states(result: Aggregates, tis: dict[int, Any]) -> Aggregates:
+    return Aggregates(
+        tags=result.tags,
+        bucket_start=result.bucket_start,
+        bucket_us=result.bucket_us,
+        count=result.count,
+        twa=result.twa,
+        min=result.min,
+        max=result.max,
+        first=result.first,
+        last=result.last,
+        counter_delta=result.counter_delta,
+        time_in_state=tis,
+    )
