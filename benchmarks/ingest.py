@@ -4,8 +4,9 @@
 
 Builds (once; reused on later runs) a store of >= 100M points over >= 10,000 tags in
 STORE/ingest, then feeds batches of 1,000-10,000 points (1 Hz samples of every tag, round
-robin) through validation, the durable write and a consumer, one batch durable before the
-next; 1% of the batches are replays of a recent batch, which must all come back as duplicates.
+robin) through validation, the durable write and the machine-state tracker (1,000 machines of
+10 tags, one of them the state tag), one batch durable before the next; 1% of the batches are
+replays of a recent batch, which must all come back as duplicates.
 Data time runs on a ManualClock that follows the data (the feed is ~100x faster than 1 Hz).
 """
 
@@ -27,11 +28,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import contextlib
 
+from ifactory.core import migrate
 from ifactory.core.clock import ManualClock
+from ifactory.core.db import Database
 from ifactory.historian.batch import TelemetryBatch
 from ifactory.historian.deadletter import DeadLetterStore
 from ifactory.historian.embedded import EmbeddedStore
+from ifactory.plant.models import PlantNode
+from ifactory.plant.registry import NodeInfo, PlantRegistry, TagInfo
+from ifactory.plant.spec import Level
 from ifactory.stream.pipeline import IngestPipeline
+from ifactory.stream.state import MachineStateTracker
 from ifactory.stream.tagtable import TagRecord, TagTable
 
 
@@ -82,6 +89,13 @@ def dir_bytes(path: Path) -> int:
 S = 1_000_000
 START_US = 1_700_000_000 * S  # data time of the prefill's first sample (minute-aligned)
 COUNTER_EVERY = 10  # every 10th tag is a counter
+TAGS_PER_MACHINE = 10  # tag i belongs to machine i // 10; tag 10k+1 is its state tag
+STATE_EVERY_S = 600  # each machine changes state every 10 minutes of data time
+STATE_ENUM = {0: "idle", 1: "executing", 2: "setup", 3: "down", 4: "maintenance"}
+
+
+def is_state_tag(i: np.ndarray | int) -> np.ndarray | bool:
+    return np.asarray(i) % TAGS_PER_MACHINE == 1
 
 
 class Feed:
@@ -104,6 +118,11 @@ class Feed:
         step = np.where(self.counter[tags], np.abs(step) * 4, step)
         np.add.at(self.level, tags, step)
         values = np.round(self.level[tags], 3)
+        # State tags carry an enum code that changes every STATE_EVERY_S per machine.
+        state = is_state_tag(tags)
+        seconds = cells // self.n_tags
+        codes = ((seconds // STATE_EVERY_S) + tags // TAGS_PER_MACHINE) % len(STATE_ENUM)
+        values = np.where(state, codes, values)
         return tags, ts, values
 
     @property
@@ -116,7 +135,8 @@ def tag_table(n_tags: int) -> TagTable:
         TagRecord(
             i,
             f"plant/site/area{i // 1000}/line{i // 100 % 10}/m{i // 10 % 10}/t{i}",
-            "float",
+            "enum" if is_state_tag(i) else "float",
+            enum=STATE_ENUM if is_state_tag(i) else None,
             counter_max=1e9 if i % COUNTER_EVERY == 0 else None,
         )
         for i in range(n_tags)
@@ -154,16 +174,38 @@ def prefill(path: Path, n_points: int, n_tags: int, head_points: int) -> dict[st
     return info
 
 
-class LastSeen:
-    """A cheap consumer: last data time per tag (what a state tracker does first)."""
-
-    def __init__(self, n_tags: int) -> None:
-        self.last = np.zeros(n_tags, dtype=np.int64)
-        self.points = 0
-
-    def on_batch(self, batch: TelemetryBatch) -> None:
-        np.maximum.at(self.last, batch.tags, batch.ts)
-        self.points += len(batch)
+def state_tracker(path: Path, n_tags: int) -> MachineStateTracker:
+    """The real machine-state tracker over a synthetic plant of n_tags / 10 machines (SQLite)."""
+    db_file = path / "plant.db"
+    db_file.unlink(missing_ok=True)
+    url = f"sqlite:///{db_file}"
+    migrate.upgrade(url)
+    db = Database(url)
+    n_machines = n_tags // TAGS_PER_MACHINE
+    nodes = [NodeInfo(1, "bench", None, Level.enterprise, "bench", None, None, "bench", None)]
+    with db.session() as session:
+        session.add(PlantNode(id=1, key="bench", level="enterprise", uns_path="bench"))
+        for m in range(n_machines):
+            key = f"bench/m{m}"
+            session.add(PlantNode(id=m + 2, key=key, parent_id=1, level="work_unit", uns_path=key))
+            nodes.append(NodeInfo(m + 2, key, 1, Level.work_unit, key, None, None, key, None))
+    tags = [
+        TagInfo(
+            id=i,
+            key=f"bench/m{i // TAGS_PER_MACHINE}/t{i}",
+            node_id=i // TAGS_PER_MACHINE + 2,
+            name=f"t{i}",
+            data_type="enum" if is_state_tag(i) else "float",
+            unit="",
+            role="state" if is_state_tag(i) else "measurement",
+            enum=STATE_ENUM if is_state_tag(i) else None,
+            counter_max=None,
+            limits=None,
+            sample_interval_s=1.0,
+        )
+        for i in range(n_machines * TAGS_PER_MACHINE)
+    ]
+    return MachineStateTracker(PlantRegistry(nodes, tags, {}), db)
 
 
 def main() -> None:
@@ -216,8 +258,8 @@ def main() -> None:
     newest = int(store.latest().ts.max())
     feed.cell = max(int(info["next_cell"]), ((newest - START_US) // S + 1) * args.tags)
     clock = ManualClock(feed.time_us)
-    consumer = LastSeen(args.tags)
-    pipeline = IngestPipeline(table, store, dead, clock, consumers=[consumer])
+    tracker = state_tracker(path, args.tags)
+    pipeline = IngestPipeline(table, store, dead, clock, consumers=[tracker])
     rng = np.random.default_rng(args.seed)
     recent: list[TelemetryBatch] = []
 
@@ -280,7 +322,8 @@ def main() -> None:
     print(f"duplicates_detected: {duplicates:,} points")
     print(f"conflicts: {counters.conflicts} points")
     print(f"rejected: {sum(counters.rejected.values())} points")
-    print(f"consumer_points: {consumer.points:,} points")
+    print(f"state_changes: {tracker.changes:,} changes")
+    print(f"machines: {len(tracker.machines):,} machines")
     print(f"peak_rss: {rss:,.0f} MiB")
     print(f"flushes: {stats['flushes']} flushes")
     print(f"flush_mean: {stats['flush_ms_total'] / max(stats['flushes'], 1):,.0f} ms")

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, delete, select
+from sqlalchemy import String, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -52,6 +52,24 @@ def add(session: Session, event: Event) -> None:
             event_id=str(event.event_id), type=event.type, payload=event.model_dump(mode="json")
         )
     )
+
+
+def add_all(session: Session, events: Sequence[Event]) -> None:
+    """Record many events in the outbox with one bulk insert, in the caller's transaction."""
+    if events:
+        session.connection().execute(
+            insert(OutboxRecord.__table__),  # type: ignore[arg-type]
+            [
+                {
+                    "event_id": str(e.event_id),
+                    "type": e.type,
+                    "payload": e.model_dump(mode="json"),
+                    "created_at": utcnow(),
+                    "delivered_at": None,
+                }
+                for e in events
+            ],
+        )
 
 
 def handle_once(

@@ -112,6 +112,15 @@ class EmbeddedStore:
         self._flushed_wal_seq = int(flushed) if flushed is not None else -1
         seq = catalog.get_meta(self._wconn, "flush_seq")
         self._flush_seq = int(seq) if seq is not None else 0
+        # Block and point totals are kept in the catalog's meta table, updated in the same
+        # transaction as each flush and retention, so stats() never scans the blocks table.
+        totals = catalog.get_meta(self._wconn, "totals")
+        if totals is None:
+            self._totals = catalog.totals(self._wconn)
+            catalog.put_meta(self._wconn, "totals", _encode_totals(self._totals))
+            self._wconn.commit()
+        else:
+            self._totals = _decode_totals(totals)
 
         self._live = self._disk.copy()
         self._flushing: Head | None = None
@@ -508,10 +517,15 @@ class EmbeddedStore:
                 self.flush_chunk_points,
             )
             seq = self._flush_seq + 1
+            totals = (
+                self._totals[0] + len(out.blocks),
+                self._totals[1] + sum(b.n for b in out.blocks),
+            )
             conn.execute("BEGIN IMMEDIATE")
             try:
                 catalog.insert_blocks(conn, out.blocks, seq)
                 catalog.insert_rollups(conn, out.segments, seq)
+                catalog.put_meta(conn, "totals", _encode_totals(totals))
                 catalog.put_meta(conn, "state", out.state.encode())
                 catalog.put_meta(conn, "flushed_wal_seq", str(max(head.wal_segments)).encode())
                 catalog.put_meta(conn, "flush_seq", str(seq).encode())
@@ -528,6 +542,7 @@ class EmbeddedStore:
                 self._disk = out.state
                 self._flush_seq = seq
                 self._flushing = None
+                self._totals = totals
                 self._flush_cv.notify_all()
         for s in head.wal_segments:
             with contextlib.suppress(FileNotFoundError):
@@ -713,7 +728,11 @@ class EmbeddedStore:
                 blocks, points, segments = catalog.delete_older_than(
                     conn, older_than_us, older_than_us // MINUTE_US
                 )
+                totals = (self._totals[0] - blocks, self._totals[1] - points)
+                catalog.put_meta(conn, "totals", _encode_totals(totals))
                 conn.execute("COMMIT")
+                with self._lock:
+                    self._totals = totals
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -734,8 +753,7 @@ class EmbeddedStore:
         """Counts for metrics and benchmarks: points in memory, on disk, bytes on disk."""
         with self._lock:
             head_points = self._head.n + (self._flushing.n if self._flushing is not None else 0)
-        conn = self._reader()
-        blocks, disk_points = catalog.totals(conn)
+            blocks, disk_points = self._totals
         size = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
         return {
             "head_points": head_points,
@@ -746,6 +764,15 @@ class EmbeddedStore:
             "flush_ms_total": int(self.flush_seconds * 1000),
             "stall_ms_total": int(self.stall_seconds * 1000),
         }
+
+
+def _encode_totals(totals: tuple[int, int]) -> bytes:
+    return f"{totals[0]} {totals[1]}".encode()
+
+
+def _decode_totals(data: bytes) -> tuple[int, int]:
+    blocks, points = data.decode().split()
+    return int(blocks), int(points)
 
 
 def _object_copy(text: npt.NDArray[np.object_] | None, n: int) -> npt.NDArray[np.object_]:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 
 from ifactory.core import outbox
 from ifactory.core.db import Database
@@ -61,9 +61,13 @@ class MachineStateTracker:
         n_tags = (max(registry.tags) + 1) if registry.tags else 1
         # tag id -> machine index (any tag of a machine: for silence detection), -1 if none
         self.tag_machine = np.full(n_tags, -1, dtype=np.int32)
-        # tag id -> machine index for state tags, and per-tag enum code -> state index
+        # tag id -> machine index for state tags; enum code -> state index through one flat
+        # lookup table (each state tag owns a slice of it), so decoding is one gather.
         self.state_tag_machine = np.full(n_tags, -1, dtype=np.int32)
-        self.code_to_state: dict[int, npt.NDArray[np.int8]] = {}
+        self.lut_offset = np.zeros(n_tags, dtype=np.int64)
+        self.lut_size = np.zeros(n_tags, dtype=np.int64)
+        luts: list[npt.NDArray[np.int8]] = []
+        lut_end = 0
         self.derived: dict[int, _Derived] = {}
         self.derived_tag_names: dict[int, tuple[int, str]] = {}
         for mi, m in enumerate(self.machines):
@@ -76,7 +80,10 @@ class MachineStateTracker:
                 lut = np.full(max(codes) + 1 if codes else 1, UNKNOWN, dtype=np.int8)
                 for code, state in codes.items():
                     lut[code] = STATE_INDEX[state]
-                self.code_to_state[state_tag.id] = lut
+                self.lut_offset[state_tag.id] = lut_end
+                self.lut_size[state_tag.id] = len(lut)
+                lut_end += len(lut)
+                luts.append(lut)
             elif m.state_derivation is not None:
                 self.derived[mi] = _Derived(m.state_derivation, {}, {}, {})
                 names = {r.tag for r in m.state_derivation.rules if r.tag} | {
@@ -86,6 +93,7 @@ class MachineStateTracker:
                     name = registry.tags[tid].name
                     if name in names:
                         self.derived_tag_names[tid] = (mi, name)
+        self.flat_lut = np.concatenate(luts) if luts else np.full(1, UNKNOWN, dtype=np.int8)
         self.derived_tags = np.array(sorted(self.derived_tag_names), dtype=np.int64)
         self.state = np.full(len(self.machines), UNKNOWN, dtype=np.int8)
         self.since_us = np.zeros(len(self.machines), dtype=np.int64)
@@ -148,13 +156,10 @@ class MachineStateTracker:
         machines = smi[sel]
         ts = batch.ts[sel]
         codes = batch.values[sel].astype(np.int64)
-        sidx = np.empty(len(sel), dtype=np.int8)
-        for tid in np.unique(tags[sel]):
-            lut = self.code_to_state[int(tid)]
-            m = tags[sel] == tid
-            c = codes[m]
-            ok = (c >= 0) & (c < len(lut))
-            sidx[m] = np.where(ok, lut[np.clip(c, 0, len(lut) - 1)], UNKNOWN)
+        size = self.lut_size[tags[sel]]
+        ok = (codes >= 0) & (codes < size)
+        lookup = self.lut_offset[tags[sel]] + np.clip(codes, 0, size - 1)
+        sidx = np.where(ok, self.flat_lut[lookup], UNKNOWN).astype(np.int8)
         order = np.lexsort((ts, machines))
         machines, ts, sidx = machines[order], ts[order], sidx[order]
         # Late points (older than the current state's start) are stored but do not rewrite
@@ -230,41 +235,61 @@ class MachineStateTracker:
             return len(pending)
 
     def _apply(self, changes: list[tuple[int, int, int, str]]) -> None:
-        events = []
-        with self.db.session() as session:
-            for mi, sidx, ts, source in changes:
-                if sidx == self.state[mi]:
-                    continue
-                machine = self.machines[mi]
-                previous = STATES[self.state[mi]] if self.since_us[mi] else None
-                session.execute(
-                    update(MachineStateInterval)
-                    .where(
-                        MachineStateInterval.machine_id == machine.id,
-                        MachineStateInterval.end_us.is_(None),
-                    )
-                    .values(end_us=ts)
-                )
-                session.add(
-                    MachineStateInterval(
-                        machine_id=machine.id, state=STATES[sidx].value, start_us=ts, source=source
-                    )
-                )
-                event = MachineStateChanged(
+        """Record changes (time-ordered) in one transaction with bulk statements.
+
+        For each machine the open interval is closed at its first change; intervals that
+        begin and end inside this call are inserted closed; the last one stays open.
+        """
+        opened: list[dict[str, Any]] = []
+        closes: list[dict[str, Any]] = []
+        events: list[MachineStateChanged] = []
+        last_open: dict[int, dict[str, Any]] = {}
+        for mi, sidx, ts, source in changes:
+            if sidx == self.state[mi]:
+                continue
+            machine = self.machines[mi]
+            previous = STATES[self.state[mi]].value if self.since_us[mi] else None
+            if mi in last_open:
+                last_open[mi]["end_us"] = ts
+            elif self.since_us[mi]:
+                closes.append({"m": machine.id, "end": ts})
+            row = {
+                "machine_id": machine.id,
+                "state": STATES[sidx].value,
+                "start_us": ts,
+                "end_us": None,
+                "source": source,
+            }
+            opened.append(row)
+            last_open[mi] = row
+            events.append(
+                MachineStateChanged(
                     machine_id=machine.id,
                     machine_key=machine.key,
-                    previous=previous.value if previous else None,
+                    previous=previous,
                     state=STATES[sidx].value,
                     at_us=ts,
                     planned=self.registry.is_planned(machine.id, ts),
                     source=source,
                 )
-                outbox.add(session, event)
-                events.append(event)
-                self.state[mi] = sidx
-                self.since_us[mi] = ts
+            )
+            self.state[mi] = sidx
+            self.since_us[mi] = ts
+        if not events:
+            return
+        table = cast(Table, MachineStateInterval.__table__)
+        with self.db.session() as session:
+            if closes:
+                session.connection().execute(
+                    update(table)
+                    .where(table.c.machine_id == bindparam("m"), table.c.end_us.is_(None))
+                    .values(end_us=bindparam("end")),
+                    closes,
+                )
+            session.connection().execute(insert(table), opened)
+            outbox.add_all(session, events)
         self.changes += len(events)
-        if events and self.notify is not None:
+        if self.notify is not None:
             self.notify()
 
     # -- reads -------------------------------------------------------------------------------
