@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from ifactory.stream.tagtable import TagTable
 
 log = logging.getLogger(__name__)
 US = 1_000_000
+RETENTION_EVERY_S = 3600.0
 
 
 @dataclass
@@ -94,11 +96,26 @@ class Platform:
             extra.start()
 
     def _tick_loop(self) -> None:
+        last_retention = 0.0
         while not self._stop.wait(1.0):
             try:
                 self.tracker.tick(self.clock.now_us())
             except Exception:
                 log.exception("state ticker failed")
+            if time.monotonic() - last_retention >= RETENTION_EVERY_S:
+                last_retention = time.monotonic()
+                try:
+                    self.apply_retention()
+                except Exception:
+                    log.exception("retention failed; retrying in an hour")
+
+    def apply_retention(self) -> None:
+        """Drop telemetry and dead letters older than the retention period (by data time)."""
+        cutoff = self.clock.now_us() - int(self.settings.retention_days * 86_400 * US)
+        result = self.store.retention(cutoff)
+        letters = self.dead_letters.delete_older_than(cutoff)
+        if result.blocks or letters:
+            log.info("retention: dropped %d points and %d dead letters", result.points, letters)
 
     def reload_registry(self, session: Any) -> None:
         """Rebuild the plant lookups after the plant model changed through the API."""
