@@ -13,6 +13,7 @@ def include_all(app: FastAPI) -> None:
     app.include_router(auth.router)
     app.include_router(plant.router)
     app.include_router(telemetry.router)
+    # Feature routers and pages: one import + include line each, below this comment.
     from ifactory.web import pages
 
     pages.mount(app)

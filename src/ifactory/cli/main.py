@@ -187,5 +187,18 @@ def plant_export(
         console.print(f"plant written to {output}")
 
 
+# Feature commands: modules with `register(app: typer.Typer)`, one line each.
+COMMAND_MODULES: list[str] = []
+
+
+def _register_features() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
+
+
+_register_features()
+
 if __name__ == "__main__":
     app()
