@@ -188,7 +188,7 @@ def plant_export(
 
 
 # Feature commands: modules with `register(app: typer.Typer)`, one line each.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["ifactory.cli.eval"]
 
 
 def _register_features() -> None:

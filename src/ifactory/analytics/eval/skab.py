@@ -1,0 +1,204 @@
+"""Skoltech Anomaly Benchmark (SKAB v0.9) evaluation, outlier-detection track.
+
+Protocol of the current SKAB leaderboard (waico/SKAB core/utils.py and notebooks @ b2c0d46):
+per file, the first 400 rows are the training part (no shuffling), the rest the test part;
+the metrics are computed on the `anomaly` column of the test parts of all files concatenated
+(core/metrics.py, metric="binary"): F1 of the anomaly class, false-alarm rate
+FAR = FP / (FP + TN) · 100 %, missed-alarm rate MAR = FN / (FN + TP) · 100 %.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ifactory.analytics.base import restore
+from ifactory.analytics.detectors.multivariate import MahalanobisDetector
+
+TRAIN_ROWS = 400
+FEATURES = [
+    "Accelerometer1RMS",
+    "Accelerometer2RMS",
+    "Current",
+    "Pressure",
+    "Temperature",
+    "Thermocouple",
+    "Voltage",
+    "Volume Flow RateRMS",
+]
+
+
+class SkabDataError(ValueError):
+    """A SKAB file is missing columns or rows."""
+
+
+@dataclass(frozen=True)
+class BinaryMetrics:
+    """SKAB outlier metrics over concatenated test parts."""
+
+    f1: float
+    far_pct: float
+    mar_pct: float
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+
+
+def binary_metrics(
+    true: Sequence[int] | np.ndarray, pred: Sequence[int] | np.ndarray
+) -> BinaryMetrics:
+    """F1, FAR and MAR exactly as SKAB core/metrics.py (metric="binary"); unrounded."""
+    t = np.asarray(true).astype(bool)
+    p = np.asarray(pred).astype(bool)
+    if t.shape != p.shape:
+        raise ValueError("true and pred must have the same length")
+    tp = int(np.sum(t & p))
+    fp = int(np.sum(~t & p))
+    fn = int(np.sum(t & ~p))
+    tn = int(np.sum(~t & ~p))
+    # sklearn f1_score: 2TP / (2TP + FP + FN), 0 when undefined (zero_division default warns, gives 0).
+    f1 = 2 * tp / (2 * tp + fp + fn) if (2 * tp + fp + fn) else 0.0
+    far = 100.0 * fp / (fp + tn) if (fp + tn) else 0.0
+    mar = 100.0 * fn / (fn + tp) if (fn + tp) else 0.0
+    return BinaryMetrics(f1=f1, far_pct=far, mar_pct=mar, tp=tp, fp=fp, fn=fn, tn=tn)
+
+
+@dataclass
+class SkabFile:
+    """One SKAB experiment: sensor matrix (rows × FEATURES) and the anomaly labels."""
+
+    name: str
+    values: np.ndarray
+    anomaly: np.ndarray
+
+
+def read_file(path: Path, name: str | None = None) -> SkabFile:
+    """A ';'-separated SKAB CSV (datetime;<8 sensors>;anomaly;changepoint; anomaly optional)."""
+    with path.open(newline="") as fh:
+        reader = csv.reader(fh, delimiter=";")
+        header = next(reader)
+        missing = [c for c in FEATURES if c not in header]
+        if missing:
+            raise SkabDataError(f"{path}: missing columns {missing}")
+        cols = [header.index(c) for c in FEATURES]
+        a_col = header.index("anomaly") if "anomaly" in header else None
+        rows: list[list[float]] = []
+        labels: list[float] = []
+        for row in reader:
+            if not row:
+                continue
+            rows.append([float(row[j]) if row[j] != "" else math.nan for j in cols])
+            labels.append(float(row[a_col]) if a_col is not None else 0.0)
+    return SkabFile(name or path.name, np.asarray(rows, dtype=float), np.asarray(labels, dtype=int))
+
+
+def load_files(root: Path) -> list[SkabFile]:
+    """Every labelled experiment under data/ (all folders but anomaly-free), in path order."""
+    data = root / "data"
+    paths = sorted(p for p in data.glob("*/*.csv") if p.parent.name != "anomaly-free")
+    if not paths:
+        raise SkabDataError(f"no SKAB files under {data}")
+    return [read_file(p, p.relative_to(data).as_posix()) for p in paths]
+
+
+def load_anomaly_free(root: Path) -> SkabFile | None:
+    """data/anomaly-free/anomaly-free.csv, the normal-mode run (None when absent)."""
+    path = root / "data" / "anomaly-free" / "anomaly-free.csv"
+    return read_file(path, "anomaly-free/anomaly-free.csv") if path.exists() else None
+
+
+@dataclass(frozen=True)
+class SkabSettings:
+    """Hyperparameters of the SKAB run; fixed before looking at any test label."""
+
+    shrinkage: float = 0.1
+    smoothing: float = 0.1
+    quantile: float = 0.99
+    factor: float = 1.5
+    # Samples the frozen model must hold without relearning; None: the file's test length.
+    drift_horizon: float | None = None
+
+
+def detect_file(f: SkabFile, settings: SkabSettings) -> tuple[np.ndarray, np.ndarray, float]:
+    """Train on the first 400 rows, then flag the test rows; returns (scores, flags, threshold).
+
+    The threshold is taken from the training rows only: `factor` × the `quantile` of the
+    frozen model's smoothed in-sample scores (the UCL rule of SKAB's T² baseline).
+    The test rows go through the same point-by-point `score_learn_one` as online.
+    """
+    if len(f.values) <= TRAIN_ROWS:
+        raise SkabDataError(f"{f.name}: fewer than {TRAIN_ROWS + 1} rows")
+    detector = MahalanobisDetector(
+        features=FEATURES,
+        shrinkage=settings.shrinkage,
+        smoothing=settings.smoothing,
+        freeze_after=TRAIN_ROWS,
+        drift_horizon=float(len(f.values) - TRAIN_ROWS)
+        if settings.drift_horizon is None
+        else settings.drift_horizon,
+    )
+    train, test = f.values[:TRAIN_ROWS], f.values[TRAIN_ROWS:]
+    detector.learn_many(train)
+    probe = restore(detector.checkpoint())  # the frozen model, to score its own training rows
+    train_scores = probe.score_learn_many(train)
+    threshold = float(np.quantile(train_scores, settings.quantile)) * settings.factor
+    scores = detector.score_learn_many(test)
+    return scores, (scores > threshold).astype(int), threshold
+
+
+def evaluate(files: Sequence[SkabFile], settings: SkabSettings) -> BinaryMetrics:
+    """SKAB outlier metrics of the detector over the test parts of `files`."""
+    true: list[np.ndarray] = []
+    pred: list[np.ndarray] = []
+    for f in files:
+        _, flags, _ = detect_file(f, settings)
+        true.append(f.anomaly[TRAIN_ROWS:])
+        pred.append(flags)
+    return binary_metrics(np.concatenate(true), np.concatenate(pred))
+
+
+CHUNK_ROWS = 1150  # about the length of one SKAB experiment file (400 train + ~750 test rows)
+
+
+def false_alarm_rate_on_normal(f: SkabFile, settings: SkabSettings) -> float:
+    """FAR (%) on a normal-only run cut into experiment-sized chunks, each with the 400/rest split.
+
+    The anomaly-free run is one long recording; scoring 9,000 rows against its first 400 would
+    measure hours of drift that no experiment file has, so it is cut like the experiments are.
+    """
+    flags: list[np.ndarray] = []
+    for start in range(0, len(f.values) - CHUNK_ROWS + 1, CHUNK_ROWS):
+        chunk = SkabFile(
+            f.name, f.values[start : start + CHUNK_ROWS], f.anomaly[start : start + CHUNK_ROWS]
+        )
+        flags.append(detect_file(chunk, settings)[1])
+    if not flags:
+        raise SkabDataError(f"{f.name}: shorter than one chunk of {CHUNK_ROWS} rows")
+    return 100.0 * float(np.mean(np.concatenate(flags)))
+
+
+FACTOR_GRID = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
+
+
+def calibrate(
+    normal: SkabFile, base: SkabSettings = SkabSettings(), target_far_pct: float = 10.0
+) -> SkabSettings:
+    """The most sensitive threshold factor whose FAR on the normal-only run is at most the target.
+
+    Uses no anomaly label: only the anomaly-free recording, which SKAB provides for training.
+    """
+    for factor in FACTOR_GRID:
+        candidate = SkabSettings(
+            base.shrinkage, base.smoothing, base.quantile, factor, base.drift_horizon
+        )
+        if false_alarm_rate_on_normal(normal, candidate) <= target_far_pct:
+            return candidate
+    return SkabSettings(
+        base.shrinkage, base.smoothing, base.quantile, FACTOR_GRID[-1], base.drift_horizon
+    )
