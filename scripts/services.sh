@@ -3,6 +3,12 @@
 # and fail loudly when one cannot be had.
 set -euo pipefail
 
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 wait_port() {  # name port
@@ -19,13 +25,19 @@ if ! port_open 5432; then
 fi
 wait_port PostgreSQL 5432
 
+# The MQTT tests start their own Mosquitto (lossless settings) on a free port.
+if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then
+  echo "installing Debian's mosquitto for the MQTT tests"
+  apt_install mosquitto
+fi
+if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then
+  echo "ERROR: mosquitto is missing and could not be installed" >&2
+  exit 1
+fi
+
 if [ ! -x /usr/bin/chromium ]; then
   echo "installing Debian's chromium for the browser tests"
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  fi
+  apt_install chromium
 fi
 if [ ! -x /usr/bin/chromium ]; then
   echo "ERROR: /usr/bin/chromium is missing and could not be installed" >&2

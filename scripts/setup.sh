@@ -22,5 +22,10 @@ if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
   else
     python -m pip install --quiet -e "$ROOT"
   fi
+  if [ "$EXTRA" = "test" ]; then
+    # pysparkplug (an independent Sparkplug B edge node the tests talk to) declares
+    # paho-mqtt<2 but works with paho-mqtt 2; installed without its dependency pins.
+    python -m pip install --quiet --no-deps "pysparkplug==0.6.1"
+  fi
   touch "$STAMP"
 fi

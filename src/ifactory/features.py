@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ifactory.platform import Platform
 
-INSTALLERS: list[str] = []
+INSTALLERS: list[str] = [
+    "ifactory.production.live:install",
+    "ifactory.connect.plc_install:install",
+    "ifactory.connect.mqtt_install:install",
+    "ifactory.quality.tagfeed:install",
+]
 
 
 def install_all(platform: Platform) -> None:

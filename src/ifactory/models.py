@@ -9,4 +9,6 @@ def import_all() -> None:
     import ifactory.core.audit
     import ifactory.core.outbox
     import ifactory.plant.models
+    import ifactory.production.models
+    import ifactory.quality.models
     import ifactory.stream.models  # noqa: F401

@@ -82,9 +82,13 @@ class Platform:
             max_future_us=int(settings.max_future_skew_s * US),
             retention_us=int(settings.retention_days * 86_400 * US),
         )
-        return cls(
+        platform = cls(
             settings, clock, db, bus, relay, store, dead_letters, registry, table, pipeline, tracker
         )
+        from ifactory.features import install_all
+
+        install_all(platform)
+        return platform
 
     def start(self) -> None:
         """Start background work: the outbox relay and the silence ticker."""

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from ifactory.core.db import Database
 from ifactory.core.outbox import OutboxRecord
-from ifactory.historian.batch import BAD_SENSOR_FAILURE, TelemetryBatch
+from ifactory.historian.batch import BAD_NO_COMMUNICATION, BAD_SENSOR_FAILURE, TelemetryBatch
 from ifactory.plant import service
 from ifactory.plant.loader import Plant
 from ifactory.plant.registry import PlantRegistry
@@ -87,6 +87,33 @@ def test_unordered_batch_and_bad_quality_samples(db: Database, registry: PlantRe
     machine = registry.nodes_by_key[CNC1]
     state, since = tracker.current()[machine.id]
     assert (state.value, (since - T0) // S) == ("down", 20)
+
+
+def test_no_communication_point_makes_the_machine_unknown_at_its_time(
+    db: Database, registry: PlantRegistry
+) -> None:
+    tracker = MachineStateTracker(registry, db)
+    tracker.on_batch(states(registry, CNC1, [(0, "executing")]))
+    # A connector reports the machine unreachable (e.g. Sparkplug node death) on any tag.
+    temp = registry.tags_by_key[f"{CNC1}/bearing_temp"]
+    tracker.on_batch(
+        TelemetryBatch.of(
+            [temp.id], [T0 + 30 * S], [np.nan], [BAD_NO_COMMUNICATION], received_us=T0
+        )
+    )
+    machine = registry.nodes_by_key[CNC1]
+    state, since = tracker.current()[machine.id]
+    assert (state.value, since) == ("unknown", T0 + 30 * S)
+    with db.session() as session:
+        spans = history.intervals(
+            session, machine_id=machine.id, start_us=T0, end_us=T0 + 60 * S, now_us=T0 + 60 * S
+        )
+    assert [(s, (a - T0) // S, (b - T0) // S) for s, a, b, _ in spans] == [
+        ("executing", 0, 30),
+        ("unknown", 30, 60),
+    ]
+    tracker.on_batch(states(registry, CNC1, [(60, "executing")]))
+    assert tracker.current()[machine.id][0].value == "executing"
 
 
 def test_silence_makes_a_machine_unknown_from_its_last_sample(

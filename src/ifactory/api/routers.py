@@ -14,6 +14,23 @@ def include_all(app: FastAPI) -> None:
     app.include_router(plant.router)
     app.include_router(telemetry.router)
     # Feature routers and pages: one import + include line each, below this comment.
+    from ifactory.production import api as production_api
+    from ifactory.web import production_pages
+
+    app.include_router(production_api.router)
+    app.include_router(production_pages.router)
+    from ifactory.api import ingest
+
+    app.include_router(ingest.router)
+    from ifactory.api import connect_opcua
+
+    app.include_router(connect_opcua.router)
+    from ifactory.quality import api as quality_api
+
+    app.include_router(quality_api.router)
+    from ifactory.web import quality_pages
+
+    app.include_router(quality_pages.router)
     from ifactory.web import pages
 
     pages.mount(app)

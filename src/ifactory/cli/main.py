@@ -188,7 +188,12 @@ def plant_export(
 
 
 # Feature commands: modules with `register(app: typer.Typer)`, one line each.
-COMMAND_MODULES: list[str] = ["ifactory.cli.eval"]
+COMMAND_MODULES: list[str] = [
+    "ifactory.cli.edge",
+    "ifactory.cli.eval",
+    "ifactory.cli.plc_sim",
+    "ifactory.cli.mqtt",
+]
 
 
 def _register_features() -> None:

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     anonymous_read: bool = True
     retention_days: float = 365.0
     max_future_skew_s: float = 300.0
+    # Devices on an MQTT broker: unified-namespace JSON (under mqtt_prefix) and Sparkplug B.
+    mqtt_url: str | None = None  # e.g. mqtt://user:password@broker:1883
+    mqtt_prefix: str = ""
+    mqtt_sparkplug: bool = False
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"

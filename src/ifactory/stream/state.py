@@ -17,7 +17,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 
 from ifactory.core import outbox
 from ifactory.core.db import Database
-from ifactory.historian.batch import TelemetryBatch, is_good
+from ifactory.historian.batch import BAD_NO_COMMUNICATION, TelemetryBatch, is_good
 from ifactory.plant.registry import PlantRegistry
 from ifactory.plant.spec import MachineState, StateDerivation, TagRole
 from ifactory.stream.events import MachineStateChanged
@@ -135,6 +135,7 @@ class MachineStateTracker:
                 tuple[int, int, int, str]
             ] = []  # (machine index, state index, ts, source)
             self._state_tags(batch, tags, inside, pending)
+            self._no_communication(batch, mi, pending)
             if len(self.derived_tags):
                 self._derive(batch, tags, pending)
             # A machine that was unknown and speaks again without a state point yet keeps
@@ -178,6 +179,22 @@ class MachineStateTracker:
         prev[first] = self.state[machines[first]]
         for i in np.flatnonzero(sidx != prev):
             pending.append((int(machines[i]), int(sidx[i]), int(ts[i]), "tag"))
+
+    def _no_communication(
+        self,
+        batch: TelemetryBatch,
+        mi: npt.NDArray[np.int32],
+        pending: list[tuple[int, int, int, str]],
+    ) -> None:
+        """A machine tag saying Bad_NoCommunication (e.g. Sparkplug node death) means unknown."""
+        sel = np.flatnonzero((batch.quality == BAD_NO_COMMUNICATION) & (mi >= 0))
+        if not len(sel):
+            return
+        for m in np.unique(mi[sel]).tolist():
+            t = int(batch.ts[sel][mi[sel] == m].min())
+            if t >= self.since_us[m]:
+                # "offline" fits the 16-character source column; unknown is never downtime.
+                pending.append((int(m), UNKNOWN, t, "offline"))
 
     def _derive(
         self,

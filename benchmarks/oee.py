@@ -1,0 +1,131 @@
+"""OEE benchmark: six-loss OEE over a year of state history for 50 machines, and live updates.
+
+Prints `name: number unit` lines, then the machine. The state history is synthetic but shaped
+like a plant's: runs of 2-60 min, short idles (minor stops), setups, breakdowns, no-data gaps,
+on the example plant's three-shift calendar (Europe/Berlin, so the two DST days are included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ingest import describe
+
+from ifactory.core.clock import from_datetime
+from ifactory.plant.calendar import SiteCalendar
+from ifactory.plant.loader import load_plant
+from ifactory.plant.registry import NodeInfo, PlantRegistry
+from ifactory.plant.spec import Level
+from ifactory.production import oee
+from ifactory.production.live import LiveOEE
+
+US = 1_000_000
+
+
+def synthetic_history(rng: np.random.Generator, start_us: int, end_us: int) -> oee.Spans:
+    """A machine's state history: alternating runs and stops of realistic lengths."""
+    n = int((end_us - start_us) / (20 * 60 * US) * 2) + 16
+    run = rng.uniform(2, 60, n) * 60 * US
+    kind = rng.choice([oee.IDLE, oee.SETUP, oee.DOWN, oee.UNKNOWN], n, p=[0.75, 0.1, 0.12, 0.03])
+    stop = np.where(kind == oee.IDLE, rng.uniform(0.2, 8, n), rng.uniform(5, 90, n)) * 60 * US
+    durations = np.empty(2 * n)
+    durations[0::2] = run
+    durations[1::2] = stop
+    states = np.empty(2 * n, dtype=np.int8)
+    states[0::2] = oee.EXECUTING
+    states[1::2] = kind
+    edges = start_us + np.concatenate(([0], np.cumsum(durations))).astype(np.int64)
+    keep = edges[:-1] < end_us
+    return oee.Spans(states[keep], edges[:-1][keep], np.minimum(edges[1:][keep], end_us))
+
+
+def _registry(plant: Any) -> PlantRegistry:
+    """The registry the platform builds after seeding `plant` (ids in file order)."""
+    ids = {n.key: i for i, n in enumerate(plant.nodes, start=1)}
+    nodes = [
+        NodeInfo(
+            ids[n.key],
+            n.key,
+            ids[n.parent_key] if n.parent_key else None,
+            n.level,
+            n.spec.name,
+            n.spec.equipment_class,
+            n.spec.kind,
+            n.uns_path,
+            n.site_key,
+            ideal_cycle_times=n.ideal_cycle_times,
+        )
+        for n in plant.nodes
+    ]
+    sites = {n.key: plant.site_settings(n.key) for n in plant.nodes if n.level == Level.site}
+    return PlantRegistry(nodes, [], sites)
+
+
+def main() -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--machines", type=int, default=50)
+    parser.add_argument("--updates", type=int, default=200_000)
+    args = parser.parse_args()
+    rng = np.random.default_rng(1)
+    plant = load_plant()
+    site = next(n.key for n in plant.nodes if n.level == Level.site)
+    calendar = SiteCalendar(plant.site_settings(site))
+    start = from_datetime(datetime(2026, 1, 1, tzinfo=UTC))
+    end = start + args.days * 86_400 * US
+    histories = [synthetic_history(rng, start, end) for _ in range(args.machines)]
+    n_spans = sum(len(h) for h in histories)
+    outputs = [oee.Output(pq=100_000, gq=97_000, sq=3_000, pri_s=30.0)]
+
+    t0 = time.perf_counter()
+    planned = calendar.planned_intervals(start, end)
+    pot = oee.normalize((s.start_us, s.end_us) for s in calendar.shifts(start, end))
+    results = [oee.machine_oee(h, planned, outputs, pot=pot, minor_stop_s=300) for h in histories]
+    line = oee.line_oee(results)
+    elapsed = time.perf_counter() - t0
+    assert (
+        abs(sum(line.losses_s.values()) + line.time.no_data_us / US - line.lost_s)
+        < 1e-3 * line.lost_s
+    )
+
+    print(f"oee_state_spans: {n_spans} spans")
+    print(f"oee_year_{args.machines}_machines_six_losses: {elapsed:.3f} s")
+    print(f"oee_year_throughput: {n_spans / elapsed / 1e6:.2f} M spans/s")
+
+    # Live: one machine's running shift, state changes applied one at a time.
+    registry = _registry(plant)
+    machine = registry.machines()[0]
+    live = LiveOEE(registry, store=None, minor_stop_s=300)
+    shift_start = calendar.shifts(start + 86_400 * US * 5, start + 86_400 * US * 6)[0]
+    # Changes inside one shift (a roll to the next shift is the rare case, measured apart).
+    t = shift_start.start_us
+    step = max(1, (shift_start.end_us - shift_start.start_us) // (args.updates + 2))
+    names = ["executing", "idle", "executing", "down", "executing", "setup"]
+    live.on_state(machine.id, "executing", t)
+    # Warm-up and import of the shift computation done; now time the steady state.
+    t0 = time.perf_counter()
+    for i in range(args.updates):
+        t += step
+        live.on_state(machine.id, names[i % len(names)], t)
+    per_update = (time.perf_counter() - t0) / args.updates
+    print(f"live_oee_update: {per_update * 1e6:.2f} us per state change")
+    t0 = time.perf_counter()
+    reps = 2000
+    for _ in range(reps):
+        live.time_elements(machine.id, t)
+    print(f"live_oee_snapshot_time_elements: {(time.perf_counter() - t0) / reps * 1e6:.2f} us")
+    for line_ in describe():
+        print(line_)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Connectors: protocol I/O that turns device data into TelemetryBatches for a durable sink."""

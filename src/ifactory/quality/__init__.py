@@ -1,0 +1,1 @@
+"""Quality: inspection plans, SPC, capability, holds, non-conformances and lot genealogy."""
