@@ -127,6 +127,7 @@ class Platform:
         self.tracker.registry = self.registry
         self.table = _tag_table(self.registry)
         self.pipeline.set_table(self.table)
+        self.store.set_counter_max(_counter_max(self.registry))
 
     def stop(self) -> None:
         """Stop background work and close the stores (flushing the historian)."""
@@ -158,4 +159,14 @@ def _tag_table(registry: PlantRegistry) -> TagTable:
 
 
 def _counter_max(registry: PlantRegistry) -> dict[int, int]:
-    return {t.id: t.counter_max for t in registry.tags.values() if t.counter_max is not None}
+    """The historian's counter modulus per tag from the plant's `counter_max`.
+
+    The plant file gives the largest value a counter shows: an integer counter shows
+    0..counter_max (65535 on a 16-bit PLC counter), so it wraps at counter_max + 1; a
+    float meter wraps at counter_max itself.
+    """
+    return {
+        t.id: t.counter_max + 1 if t.data_type == "int" else t.counter_max
+        for t in registry.tags.values()
+        if t.counter_max is not None
+    }

@@ -82,3 +82,18 @@ def test_ground_truth_is_deterministic_and_survives_json(plant: Plant) -> None:
     again = GroundTruth.from_json(truths[0].to_json())
     assert again == truths[0]
     assert again.state_intervals and again.product_changes
+
+
+def test_resumed_counters_continue_from_stored_values(plant: Plant) -> None:
+    """A restarted simulation extends the stored counters instead of jumping."""
+    cnc = "acme/springfield/machining/machining_line/cnc1"
+    sim = PlantSimulator(plant, seed=5, start_us=START_US)
+    sim.resume_counters(
+        {f"{cnc}/cycle_count": 1200.0, f"{cnc}/scrap_count": 30.0, f"{cnc}/energy": 5000.0}
+    )
+    batch = sim.advance(START_US + 4 * 3600 * US)
+    keys = batch.tags.astype(str)
+    cycles = batch.values[keys == f"{cnc}/cycle_count"]
+    energy = batch.values[keys == f"{cnc}/energy"]
+    assert cycles.min() >= 1200 and cycles.max() < 1200 + 4 * 3600 / 45 + 1
+    assert 5000 <= energy.min() < 5001

@@ -34,12 +34,15 @@ def usable_mask(values: F64, quality: npt.NDArray[np.uint32]) -> npt.NDArray[np.
 def counter_step(prev: F64, cur: F64, counter_max: F64) -> F64:
     """Increase of a counter from `prev` to `cur`.
 
-    A drop is a rollover when the tag has a `counter_max` (the value at which it wraps to 0),
-    else a reset after which the counter counts from 0 again.
+    `counter_max` is the modulus (the value at which the counter wraps to 0; NaN when it
+    never wraps). A drop is a rollover when going around costs less than half a turn
+    (65530 -> 5 on a 16-bit counter is 11 parts); any other drop is a reset, after which the
+    counter counts from 0 again (so the increase is the new value).
     """
     d = cur - prev
-    wrapped = np.where(np.isfinite(counter_max), d + counter_max, cur)
-    return np.where(d >= 0, d, wrapped)
+    wrapped = d + counter_max
+    rollover = np.isfinite(counter_max) & (wrapped <= counter_max / 2)
+    return np.where(d >= 0, d, np.where(rollover, wrapped, cur))
 
 
 @dataclass(slots=True)

@@ -92,7 +92,12 @@ class TagSpec(Model):
     limits: Limits | None = None
     # enum tags: value -> label; for role=state the labels are MachineState names
     enum: dict[int, str] | None = None
-    counter_max: int | None = Field(default=None, gt=0, description="rollover value of a counter")
+    counter_max: int | None = Field(
+        default=None,
+        gt=0,
+        description="largest value the counter shows before it wraps to 0 (65535 on a 16-bit "
+        "PLC counter); a float meter wraps at this value",
+    )
     sample_interval_s: float = Field(default=1.0, gt=0)
     # protocol addresses (mqtt topic, opcua node id, modbus register...), used by connectors
     sources: dict[str, Any] = Field(default_factory=dict)

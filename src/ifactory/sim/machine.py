@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,6 +137,19 @@ class MachineSim:
         self._carry = Carry()
         self._cursor = 0
         self._state_values = self._state_mapping()
+
+    def resume_counters(self, latest: Mapping[str, float]) -> None:
+        """Take this machine's counter and meter values from `latest` (tag key -> value)."""
+        for col in self.columns:
+            value = latest.get(col.tag.key)
+            if value is None or not np.isfinite(value):
+                continue
+            if col.kind == "cycles":
+                self._cycles = int(value)
+            elif col.kind == "scrap":
+                self._scrap = int(value)
+            elif col.kind == "energy":
+                self._energy0 = float(value)
 
     def _rng(self, stream: int, *more: int) -> np.random.Generator:
         return np.random.default_rng([self._seed, self._hash, stream, *more])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -124,6 +125,17 @@ class PlantSimulator:
         ]
         self._next_block = 0
         self._rendered: _Rendered | None = None
+
+    def resume_counters(self, latest: Mapping[str, float]) -> None:
+        """Continue counters and meters from stored values (tag key -> last value).
+
+        A restarted demo extends its history: without this a machine's counters would start
+        again at their seeded values and the historian would read the jump as a reset.
+        """
+        if self._next_block:
+            raise RuntimeError("resume_counters must be called before the first advance()")
+        for machine in self.machines:
+            machine.resume_counters(latest)
 
     def _calendar(self, site_key: str | None) -> SiteCalendar:
         if site_key not in self._calendars:
