@@ -41,6 +41,19 @@ TABLES = [
 ]
 
 
+def add_orders(database: Database, *ids: int) -> None:
+    """Production orders with these ids (the quality `order_id` columns are foreign keys to them)."""
+    from ifactory.plant.models import Product
+    from ifactory.production.models import ProductionOrder
+
+    with database.session() as s:
+        if s.get(Product, "TEST-PART") is None:
+            s.add(Product(code="TEST-PART", name="test part"))
+            s.flush()
+        for i in ids:
+            s.add(ProductionOrder(id=i, number=f"TEST-{i}", product_code="TEST-PART", quantity=10))
+
+
 def add_quality_tables(database: Database) -> None:
     """Create the quality tables that the migrated schema does not have yet."""
     Base.metadata.create_all(database.engine, tables=TABLES, checkfirst=True)

@@ -12,7 +12,7 @@ from ifactory.platform import Platform
 from ifactory.quality.events import QualityDriftDetected
 from ifactory.quality.tagfeed import TagMeasurementFeed
 
-from .conftest import T0
+from .conftest import T0, add_orders
 
 S = 1_000_000
 
@@ -233,6 +233,7 @@ def test_trace_carries_operator_machine_order_and_tag_averages(
         received_us=T0,
     )
     assert platform.pipeline.ingest(batch).inserted == 2
+    add_orders(platform.db, 42)
     client.post(
         "/api/quality/lots", headers=operator_headers, json={"code": "RM-7", "material": "bar"}
     )

@@ -16,7 +16,7 @@ from ifactory.api.app import create_app
 from ifactory.platform import Platform
 from ifactory.quality import genealogy, service
 
-from .conftest import T0
+from .conftest import T0, add_orders
 
 pytestmark = [pytest.mark.browser]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -47,6 +47,7 @@ def server(platform: Platform, database_url: str) -> Iterator[str]:
 
 
 def test_chart_marks_violations_and_trace_shows_the_tree(platform: Platform, server: str) -> None:
+    add_orders(platform.db, 5)
     with platform.db.session() as s:
         plan = service.create_plan(
             s, name="Bore", product_code="P-100", operation="", active=True, user="qe"

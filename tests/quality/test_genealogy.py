@@ -9,6 +9,8 @@ from ifactory.core.errors import Conflict, NotFound
 from ifactory.quality import genealogy
 from ifactory.quality.schemas import TraceNode
 
+from .conftest import add_orders
+
 H = 3_600_000_000
 
 
@@ -20,6 +22,7 @@ def codes(node: TraceNode) -> dict[str, object]:
 @pytest.fixture
 def graph(qdb: Database) -> Database:
     """R1, R2, R3 raw; order 1: R1 + R2 -> I1; order 2: R2 + R3 -> I2; order 3: I1 + I2 -> F1."""
+    add_orders(qdb, 1, 2, 3)
     with qdb.session() as s:
         for code in ("R1", "R2", "R3"):
             genealogy.create_lot(s, code=code, material="steel", quantity=100, user="recv")
@@ -93,6 +96,7 @@ def test_a_held_lot_cannot_be_consumed_and_unknown_lots_are_not_found(graph: Dat
 
 def test_deep_chain(qdb: Database) -> None:
     # 12 levels: L0 -> L1 -> ... -> L12, each through its own order.
+    add_orders(qdb, *range(101, 113))
     with qdb.session() as s:
         genealogy.create_lot(s, code="L0", material="m", user="u")
         for i in range(1, 13):

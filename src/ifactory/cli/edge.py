@@ -1,4 +1,9 @@
-"""`ifactory edge`: the edge gateway (sources → on-disk spool → platform)."""
+"""`ifactory edge`: the edge gateway (sources → on-disk spool → platform).
+
+This is the composition root of the edge: it builds the protocol connectors of
+`ifactory.connect` from the plant file and hands them to the gateway as sources whose sink
+is the spool (`ifactory.edge` itself knows no protocol).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,88 @@ import logging
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+if TYPE_CHECKING:
+    from ifactory.edge.source import SourceFactory
+    from ifactory.plant.loader import Plant
+
 log = logging.getLogger(__name__)
+
+
+def plant_sources(
+    plant: Plant,
+    *,
+    mqtt: str | None = None,
+    sparkplug: bool = False,
+    mqtt_prefix: str = "",
+    client_id: str = "ifactory-edge",
+    host_id: str = "ifactory",
+    mqtt5: bool = False,
+) -> list[SourceFactory]:
+    """The edge sources of `plant`: OPC UA and Modbus from the tags' `sources`, MQTT by URL.
+
+    OPC UA endpoints and Modbus devices come from tag `sources.opcua` / `sources.modbus` and
+    node `attributes.opcua` / `attributes.modbus`, as on the platform
+    (docs/connect-opcua-modbus.md); the MQTT UNS connector (and, with `sparkplug`, a
+    Sparkplug B primary host) subscribes to `mqtt` for the plant's tags. Raises
+    `InvalidInput` naming the tag or node when the plant file's sources are wrong.
+    """
+    from ifactory.edge.connectors import connector_source
+    from ifactory.edge.source import Sink
+
+    factories: list[SourceFactory] = []
+    tags = [(t.key, dict(t.spec.sources)) for n in plant.nodes for t in n.tags]
+    used = {name for _, sources in tags for name in sources}
+    if "opcua" in used:
+        from ifactory.connect.opcua import OpcUaConnector, endpoints_from_plant
+
+        endpoints = endpoints_from_plant(plant)
+        log.info(
+            "OPC UA: %d endpoint(s), %d tag(s)", len(endpoints), sum(len(p) for _, p in endpoints)
+        )
+
+        def opcua(sink: Sink) -> OpcUaConnector:
+            return OpcUaConnector(endpoints, sink)
+
+        factories.append(connector_source("opcua", opcua, redelivers=False))
+    if "modbus" in used:
+        from ifactory.connect.modbus import ModbusConnector, devices_from_plant
+
+        devices = devices_from_plant(plant)
+        log.info("Modbus: %d device(s), %d tag(s)", len(devices), sum(len(p) for _, p in devices))
+
+        def modbus(sink: Sink) -> ModbusConnector:
+            return ModbusConnector(devices, sink)
+
+        factories.append(connector_source("modbus", modbus, redelivers=False))
+    if mqtt:
+        from ifactory.connect.mqtt.client import MqttOptions
+        from ifactory.connect.mqtt.connector import UnsConnector
+        from ifactory.connect.mqtt.uns import UnsMapping
+
+        # A stable client id per connector: the broker keeps its persistent session (and
+        # the QoS 1 messages queued while the edge was down) under that id.
+        uns_options = MqttOptions.from_url(mqtt, client_id=f"{client_id}-uns", mqtt5=mqtt5)
+        mapping = UnsMapping.from_tags(tags, prefix=mqtt_prefix)
+
+        def uns(sink: Sink) -> UnsConnector:
+            return UnsConnector(uns_options, mapping, sink)
+
+        factories.append(connector_source("mqtt", uns, redelivers=True))
+        if sparkplug:
+            from ifactory.connect.sparkplug.host import SparkplugHost, SparkplugMapping
+
+            spb_options = MqttOptions.from_url(mqtt, client_id=f"{client_id}-spb", mqtt5=mqtt5)
+            spb_mapping = SparkplugMapping.from_tags(tags)
+
+            def host(sink: Sink) -> SparkplugHost:
+                return SparkplugHost(spb_options, spb_mapping, sink, host_id=host_id)
+
+            factories.append(connector_source("sparkplug", host, redelivers=True))
+    return factories
 
 
 def register(app: typer.Typer) -> None:
@@ -28,8 +110,25 @@ def edge(
         bool, typer.Option(help="read the simulated plant (tag keys of --plant)")
     ] = False,
     plant: Annotated[
-        Path | None, typer.Option(help="plant file of the simulated plant (default: example)")
+        Path | None,
+        typer.Option(
+            help="plant file: its tags' OPC UA / Modbus sources are read (with --simulate: "
+            "the simulated plant, default the example)"
+        ),
     ] = None,
+    mqtt: Annotated[
+        str | None,
+        typer.Option(help="MQTT broker URL (mqtt[s]://user:pass@host:port): read the UNS JSON"),
+    ] = None,
+    sparkplug: Annotated[
+        bool, typer.Option(help="with --mqtt: also run a Sparkplug B primary host")
+    ] = False,
+    mqtt_prefix: Annotated[str, typer.Option(help="UNS topic prefix")] = "",
+    mqtt_client_id: Annotated[
+        str, typer.Option(help="MQTT client id stem (-uns / -spb); keep it stable")
+    ] = "ifactory-edge",
+    mqtt5: Annotated[bool, typer.Option(help="speak MQTT 5 instead of 3.1.1")] = False,
+    host_id: Annotated[str, typer.Option(help="Sparkplug B primary host id")] = "ifactory",
     speed: Annotated[float, typer.Option(help="simulation speed, × real time")] = 1.0,
     seed: int = 1,
     backdate_s: Annotated[
@@ -51,16 +150,46 @@ def edge(
     log_level: str = "INFO",
 ) -> None:
     """Run the edge gateway: every batch is fsync'd to the spool, then forwarded until stored."""
+    from ifactory.core.errors import InvalidInput
     from ifactory.edge.client import PlatformClient
     from ifactory.edge.forwarder import Forwarder
     from ifactory.edge.gateway import Gateway, metrics_collector
-    from ifactory.edge.source import SourceFactory, simulator
+    from ifactory.edge.source import simulator
     from ifactory.edge.spool import Spool
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # asyncua logs every publish response at INFO: keep the edge's log about the edge.
+    logging.getLogger("asyncua").setLevel(max(logging.WARNING, logging.getLogger().level))
     PlatformClient(platform, token)  # validate the URL before touching the disk
+    if simulate and mqtt:
+        raise typer.BadParameter(
+            "--simulate reads the simulated plant; drop --mqtt", param_hint="--mqtt"
+        )
+    if mqtt and plant is None:
+        raise typer.BadParameter(
+            "--mqtt needs --plant (its tags are what is read)", param_hint="--plant"
+        )
+    if sparkplug and not mqtt:
+        raise typer.BadParameter("--sparkplug needs --mqtt", param_hint="--sparkplug")
+    sources: list[SourceFactory] = []
+    if not simulate and not drain and plant is not None:
+        from ifactory.plant.loader import load_plant
+
+        # Built before the spool is opened: a wrong plant file fails at once, not mid-run.
+        try:
+            sources = plant_sources(
+                load_plant(plant),
+                mqtt=mqtt,
+                sparkplug=sparkplug,
+                mqtt_prefix=mqtt_prefix,
+                client_id=mqtt_client_id,
+                host_id=host_id,
+                mqtt5=mqtt5,
+            )
+        except InvalidInput as exc:
+            raise typer.BadParameter(exc.msg, param_hint="--plant") from None
     store = Spool(spool, max_bytes=int(max_spool_mb * 1024 * 1024))
     forwarder = Forwarder(
         store,
@@ -68,7 +197,6 @@ def edge(
         backfill_rate=backfill_rate,
         backoff_max_s=backoff_max_s,
     )
-    sources: list[SourceFactory] = []
     if simulate and not drain:
         from ifactory.plant.loader import load_plant
 

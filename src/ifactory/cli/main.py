@@ -60,6 +60,20 @@ def demo(
     admin_password: Annotated[
         str, typer.Option(envvar="IFACTORY_ADMIN_PASSWORD", help="password of the 'admin' user")
     ] = "ifactory-demo",
+    via_protocols: Annotated[
+        bool,
+        typer.Option(
+            help="run the live simulation behind real OPC UA and Modbus TCP servers (and MQTT "
+            "with --mqtt) on free local ports, read back through the platform's connectors"
+        ),
+    ] = False,
+    mqtt: Annotated[
+        str | None,
+        typer.Option(help="with --via-protocols: also publish to this broker, e.g. mqtt://host"),
+    ] = None,
+    sparkplug: Annotated[
+        bool, typer.Option(help="with --mqtt: Sparkplug B instead of UNS JSON")
+    ] = False,
 ) -> None:
     """Run everything in one process: SQLite, in-process bus, simulated plant, web UI."""
     import uvicorn
@@ -71,9 +85,32 @@ def demo(
         data_dir or Path(tempfile.mkdtemp(prefix="ifactory-demo-")), environment="development"
     )
     _logging(settings.log_level)
+    protocols = None
+    if via_protocols:
+        from ifactory.sim.protocols import ProtocolOptions, free_port
+
+        logging.getLogger("asyncua").setLevel(logging.WARNING)  # it logs each node it builds
+
+        protocols = ProtocolOptions(
+            opcua_port=free_port(),
+            modbus_port=free_port(),
+            mqtt_url=mqtt,
+            uns=not sparkplug,
+            sparkplug=sparkplug,
+        )
+    elif mqtt or sparkplug:
+        raise typer.BadParameter("--mqtt and --sparkplug need --via-protocols")
     platform = build_demo(
-        settings, speed=speed, seed=seed, history_hours=history_hours, admin_password=admin_password
+        settings,
+        speed=speed,
+        seed=seed,
+        history_hours=history_hours,
+        admin_password=admin_password,
+        protocols=protocols,
     )
+    if protocols is not None:
+        for line in protocols.describe():
+            console.print(line)
     console.print(
         f"[bold green]iFactory demo[/] on http://{host}:{port}  (data in {settings.data_dir}, "
         f"simulation at {speed:g}× real time; sign in as admin / "
@@ -121,11 +158,72 @@ def simulate_cmd(
     ground_truth: Annotated[
         Path | None, typer.Option(help="write the failures and states as JSON here")
     ] = None,
+    mqtt: Annotated[
+        str | None,
+        typer.Option(help="publish to this MQTT broker (UNS JSON), e.g. mqtt://host:1883"),
+    ] = None,
+    sparkplug: Annotated[
+        bool, typer.Option(help="with --mqtt: also publish as a Sparkplug B edge node")
+    ] = False,
+    uns: Annotated[bool, typer.Option(help="with --mqtt: publish UNS JSON")] = True,
+    mqtt_prefix: Annotated[str, typer.Option(help="UNS topic prefix")] = "",
+    opcua_port: Annotated[int | None, typer.Option(help="serve OPC UA on this port")] = None,
+    modbus_port: Annotated[int | None, typer.Option(help="serve Modbus TCP on this port")] = None,
+    host: Annotated[str, typer.Option(help="address the servers listen on")] = "127.0.0.1",
+    speed: Annotated[
+        float, typer.Option(help="with a protocol: simulation speed, × real time")
+    ] = 1.0,
+    modbus_map: Annotated[
+        Path | None, typer.Option(help="write the generated Modbus register map (YAML) here")
+    ] = None,
 ) -> None:
-    """Run the simulated plant as fast as possible through the real ingest pipeline."""
+    """Run the simulated plant: as fast as possible through the pipeline, or live behind protocols.
+
+    With --mqtt, --opcua-port or --modbus-port the plant runs in real time (× --speed) behind
+    those protocol stacks until Ctrl-C; without them, --hours are simulated into a data dir.
+    """
+    from ifactory.plant.loader import load_plant
+
+    if sparkplug and not mqtt:
+        raise typer.BadParameter("--sparkplug needs --mqtt URL")
+    if mqtt or opcua_port or modbus_port:
+        from ifactory.sim.protocols import ProtocolOptions, modbus_map_yaml, serve_plant
+
+        if not uns and not sparkplug:
+            raise typer.BadParameter("with --no-uns, use --sparkplug")
+        _logging("INFO")
+        # asyncua logs every standard node it builds at INFO; keep the console readable.
+        logging.getLogger("asyncua").setLevel(logging.WARNING)
+        options = ProtocolOptions(
+            host=host,
+            opcua_port=opcua_port,
+            modbus_port=modbus_port,
+            mqtt_url=mqtt,
+            uns=uns,
+            sparkplug=sparkplug,
+            mqtt_prefix=mqtt_prefix,
+        )
+        the_plant = load_plant(plant)
+        if modbus_map is not None:
+            modbus_map.write_text(modbus_map_yaml(the_plant))
+            console.print(f"register map written to {modbus_map}")
+
+        def ready() -> None:
+            for line in options.describe():
+                console.print(line, soft_wrap=True)
+            console.print(f"simulating at {speed:g}× real time; Ctrl-C stops")
+
+        try:
+            published = serve_plant(the_plant, options, speed=speed, seed=seed, on_ready=ready)
+        except (TimeoutError, OSError) as exc:  # a port in use, an unreachable broker
+            console.print(f"[red]cannot serve the simulated plant: {exc}[/]")
+            raise typer.Exit(1) from None
+        console.print(f"stopped after {published} points")
+        return
+    if modbus_map is not None:
+        raise typer.BadParameter("--modbus-map needs --modbus-port")
     import time as _time
 
-    from ifactory.plant.loader import load_plant
     from ifactory.runtime import run_simulation
 
     settings = _settings(_data_dir_or_temp(data_dir, "ifactory-sim-"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -84,33 +83,18 @@ def sim_mqtt(
     speed: Annotated[float, typer.Option(help="simulation speed, × real time")] = 1.0,
     seed: int = 1,
 ) -> None:
-    """Run the simulated plant in real time, publishing to an MQTT broker, until Ctrl-C."""
-    from ifactory.connect.mqtt.client import MqttOptions
+    """Run the simulated plant in real time, publishing to an MQTT broker, until Ctrl-C.
+
+    An alias of `ifactory simulate --mqtt URL [--sparkplug]`.
+    """
     from ifactory.plant.loader import load_plant
-    from ifactory.sim import PlantSimulator, SimulationRunner
-    from ifactory.sim.publish_mqtt import MqttPlantPublisher
+    from ifactory.sim.protocols import ProtocolOptions, serve_plant
 
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    the_plant = load_plant(plant)
-    publisher = MqttPlantPublisher(
-        the_plant,
-        MqttOptions.from_url(url, client_id="ifactory-sim"),
-        uns=uns,
-        sparkplug=sparkplug,
-        prefix=prefix,
-        group=group,
+    if not uns and not sparkplug:
+        raise typer.BadParameter("publish UNS JSON, Sparkplug B, or both")
+    options = ProtocolOptions(
+        mqtt_url=url, uns=uns, sparkplug=sparkplug, mqtt_prefix=prefix, group=group
     )
-    publisher.start()
-    # Whole seconds: Sparkplug B carries milliseconds, and UNS and Sparkplug copies of one
-    # sample must have the same timestamp to be recognised as the same point.
-    start_us = time.time_ns() // 1_000_000_000 * 1_000_000
-    sim = PlantSimulator(the_plant, seed=seed, start_us=start_us)
-    runner = SimulationRunner(sim, publisher, speed=speed)
-    runner.start()
-    try:
-        _wait_for_signal()
-    finally:
-        runner.stop()
-        runner.join()
-        publisher.stop()
-        log.info("published %d points", publisher.published)
+    published = serve_plant(load_plant(plant), options, speed=speed, seed=seed)
+    log.info("published %d points", published)

@@ -1,11 +1,8 @@
-"""`ifactory sim-serve`: the simulated plant as a real OPC UA server and Modbus TCP server."""
+"""`ifactory sim-serve`: an alias of `ifactory simulate --opcua-port P --modbus-port P`."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -35,60 +32,30 @@ def sim_serve(
     ] = None,
 ) -> None:
     """Run the simulated plant in real time behind real protocol servers, until Ctrl-C."""
-    import yaml
     from rich.console import Console
 
-    from ifactory.historian.batch import TelemetryBatch
     from ifactory.plant.loader import load_plant
-    from ifactory.sim import PlantSimulator, SimulationRunner
-    from ifactory.sim.modbus_server import SimModbusServer, generated_map
-    from ifactory.sim.opcua_server import SimOpcUaServer
+    from ifactory.sim.protocols import ProtocolOptions, modbus_map_yaml, serve_plant
 
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("asyncua").setLevel(logging.WARNING)
+    if not opcua_port and not modbus_port:
+        raise typer.BadParameter("serve OPC UA, Modbus TCP or both")
     console = Console()
     the_plant = load_plant(plant)
-    sources = generated_map(the_plant)
     if modbus_map is not None:
-        data = {
-            key: src.model_dump(mode="json", exclude_defaults=True) for key, src in sources.items()
-        }
-        modbus_map.write_text(yaml.safe_dump(data, sort_keys=False))
+        modbus_map.write_text(modbus_map_yaml(the_plant))
         console.print(f"register map written to {modbus_map}")
-    opcua = (
-        SimOpcUaServer(
-            the_plant, host=host, port=opcua_port, username=opcua_user, password=opcua_password
-        )
-        if opcua_port
-        else None
+    options = ProtocolOptions(
+        host=host,
+        opcua_port=opcua_port,
+        modbus_port=modbus_port,
+        opcua_user=opcua_user,
+        opcua_password=opcua_password,
     )
-    modbus = SimModbusServer(sources, host=host, port=modbus_port) if modbus_port else None
 
-    def sink(batch: TelemetryBatch) -> None:
-        if modbus is not None:
-            modbus.update(batch)
-        if opcua is not None:
-            opcua.update(batch)
+    def ready() -> None:
+        for line in options.describe():
+            console.print(line, soft_wrap=True)
 
-    async def main() -> None:
-        if opcua is not None:
-            await opcua.start()
-            console.print(f"OPC UA server: {opcua.url}")
-        if modbus is not None:
-            await modbus.start()
-            console.print(f"Modbus TCP server: {host}:{modbus_port} (unit = machine index)")
-        sim = PlantSimulator(the_plant, seed=seed, start_us=time.time_ns() // 1000)
-        runner = SimulationRunner(sim, sink, speed=speed)
-        runner.start()
-        try:
-            while runner.running:
-                await asyncio.sleep(0.5)
-        finally:
-            runner.stop()
-            await asyncio.to_thread(runner.join)
-            if opcua is not None:
-                await opcua.stop()
-            if modbus is not None:
-                await modbus.stop()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+    serve_plant(the_plant, options, speed=speed, seed=seed, on_ready=ready)

@@ -4,7 +4,8 @@ A source gets a `sink` and calls it with each batch it read; the call returns on
 is on the edge's disk (fsync'd), and blocks while the spool is full — so a source acknowledges
 its device or broker after `sink` returns, and stops reading while the platform is away and
 the spool is full. Protocol connectors (MQTT, OPC UA, Modbus) plug in through a
-`SourceFactory` that builds them around the sink; the simulator is one such source.
+`SourceFactory` that builds them around the sink (`edge.connectors.connector_source`; the
+plant file's connectors are composed by `ifactory edge`); the simulator is one such source.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, status
+from pydantic import BaseModel, Field
 
 from ifactory.api.auth import Actor, require_roles
 from ifactory.api.deps import PlatformDep, SessionDep
@@ -45,7 +46,13 @@ Planner = Annotated[Principal, Depends(require_roles("planner", "manager"))]
 Operator = Annotated[Principal, Depends(require_roles("operator", "planner", "manager"))]
 US = 1_000_000
 MinorStop = Annotated[
-    float, Query(gt=0, le=86_400, description="stops shorter than this are minor stops (s)")
+    float | None,
+    Query(
+        gt=0,
+        le=86_400,
+        description="stops shorter than this are minor stops (s); default: the machine's "
+        "`attributes.minor_stop_s` in plant.yaml (or its line's...), else 300 s",
+    ),
 ]
 Startup = Annotated[
     float,
@@ -441,7 +448,7 @@ def _oee_read(
     node: NodeInfo,
     s: int,
     e: int,
-    minor_stop_s: float,
+    minor_stop_s: float | None,
     label: str = "",
     startup_s: float = 0.0,
 ) -> OEERead:
@@ -530,7 +537,7 @@ def oee_of(
     _: Actor,
     start: datetime | None = None,
     end: datetime | None = None,
-    minor_stop_s: MinorStop = oee.DEFAULT_MINOR_STOP_S,
+    minor_stop_s: MinorStop = None,
     startup_s: Startup = 0.0,
 ) -> OEERead:
     """OEE with the six big losses of a machine or line over a range (default: this shift)."""
@@ -548,7 +555,7 @@ def oee_series(
     by: Annotated[str, Query(pattern="^(shift|day|hour)$")] = "hour",
     start: datetime | None = None,
     end: datetime | None = None,
-    minor_stop_s: MinorStop = oee.DEFAULT_MINOR_STOP_S,
+    minor_stop_s: MinorStop = None,
     startup_s: Startup = 0.0,
 ) -> list[OEERead]:
     """OEE per shift, production day (23/25 h on DST days) or hour: the trend."""
@@ -565,6 +572,55 @@ def oee_series(
         _oee_read(session, platform, node, w.start_us, w.end_us, minor_stop_s, w.label, startup_s)
         for w in wins
         if w.start_us < now
+    ]
+
+
+class ProductLossRead(BaseModel):
+    """The six big losses (s) of a machine or line while it made one product."""
+
+    product: str | None = Field(description="product code; null while no product was known")
+    losses_s: dict[str, float]
+    total_loss_s: float
+    pbt_s: float = Field(description="planned busy time spent on the product (s)")
+    pq: float
+    gq: float
+
+
+@router.get("/losses/by-product/{key:path}", response_model=list[ProductLossRead])
+def losses_by_product(
+    key: str,
+    session: SessionDep,
+    platform: PlatformDep,
+    _: Actor,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    minor_stop_s: MinorStop = None,
+) -> list[ProductLossRead]:
+    """The six big losses by product of a machine or line over a range (default: this shift)."""
+    node = _node(platform, key)
+    s, e = _range(platform, node, start, end)
+    rows = reports.losses_by_product(
+        session,
+        registry=platform.registry,
+        store=platform.store,
+        node_id=node.id,
+        start_us=s,
+        end_us=e,
+        now_us=platform.clock.now_us(),
+        minor_stop_s=minor_stop_s,
+    )
+    if not rows and not node.is_machine and not reports.line_machines(platform.registry, node.id):
+        raise InvalidInput(f"'{node.key}' has no machines", loc=["path", "key"])
+    return [
+        ProductLossRead(
+            product=r.product,
+            losses_s=r.losses_s,
+            total_loss_s=r.total_s,
+            pbt_s=r.pbt_s,
+            pq=r.pq,
+            gq=r.gq,
+        )
+        for r in rows
     ]
 
 

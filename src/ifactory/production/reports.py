@@ -13,8 +13,11 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ifactory.core.errors import InvalidInput
+from ifactory.plant.models import PlantNode
 from ifactory.plant.registry import NodeInfo, PlantRegistry
 from ifactory.plant.spec import TagRole
 from ifactory.production import downtime, oee
@@ -30,6 +33,7 @@ COUNTER_FIELDS = {
     TagRole.rework_counter.value: "rq",
 }
 WORLD_CLASS = 0.85
+MINOR_STOP_ATTRIBUTE = "minor_stop_s"  # plant.yaml node attribute: minor-stop threshold (s)
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,28 @@ def planned_and_pot(
         (max(s.start_us, start_us), min(s.end_us, end_us)) for s in cal.shifts(start_us, end_us)
     )
     return oee.normalize(planned), pot
+
+
+def minor_stop_threshold(session: Session, registry: PlantRegistry, node_id: int) -> float:
+    """The node's `attributes.minor_stop_s` (plant.yaml), else its nearest ancestor's, else 300 s."""
+    chain = [registry.nodes[node_id], *registry.ancestors(node_id)]
+    rows = session.execute(
+        select(PlantNode.id, PlantNode.attributes).where(PlantNode.id.in_([n.id for n in chain]))
+    ).all()
+    attributes = {int(i): a or {} for i, a in rows}
+    for node in chain:
+        value = attributes.get(node.id, {}).get(MINOR_STOP_ATTRIBUTE)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise InvalidInput(
+                f"'{node.key}': attributes.{MINOR_STOP_ATTRIBUTE} must be a positive number of "
+                f"seconds, not {value!r}",
+                loc=["plant", node.key, "attributes", MINOR_STOP_ATTRIBUTE],
+                type="bad_minor_stop_threshold",
+            )
+        return float(value)
+    return oee.DEFAULT_MINOR_STOP_S
 
 
 def line_machines(registry: PlantRegistry, node_id: int) -> list[NodeInfo]:
@@ -221,13 +247,16 @@ def machine(
     start_us: int,
     end_us: int,
     now_us: int,
-    minor_stop_s: float = oee.DEFAULT_MINOR_STOP_S,
+    minor_stop_s: float | None = None,
     startup_s: float = 0.0,
 ) -> oee.OEEResult:
     """OEE of a machine over [start, end) (cut at now: the future is not planned yet).
 
-    Scrap made within `startup_s` after a setup ends counts as start-up rejects.
+    Scrap made within `startup_s` after a setup ends counts as start-up rejects. Stops shorter
+    than `minor_stop_s` are minor stops (None: the machine's configured threshold).
     """
+    if minor_stop_s is None:
+        minor_stop_s = minor_stop_threshold(session, registry, machine_id)
     end = min(end_us, now_us)
     planned, pot = planned_and_pot(registry, machine_id, start_us, end)
     rows = history.intervals(
@@ -252,7 +281,7 @@ def line(
     start_us: int,
     end_us: int,
     now_us: int,
-    minor_stop_s: float = oee.DEFAULT_MINOR_STOP_S,
+    minor_stop_s: float | None = None,
     startup_s: float = 0.0,
 ) -> tuple[oee.OEEResult | None, list[tuple[NodeInfo, oee.OEEResult]]]:
     """Line OEE (summed time elements, last machine's output) and each machine's OEE."""
@@ -285,7 +314,7 @@ def order(
     store: Any,
     order_id: int,
     now_us: int,
-    minor_stop_s: float = oee.DEFAULT_MINOR_STOP_S,
+    minor_stop_s: float | None = None,
 ) -> tuple[ProductionOrder, list[tuple[OrderOperation, oee.OEEResult | None]]]:
     """Per operation: OEE and counts attributed to the order (by time on its machine)."""
     o = production.get_order(session, order_id=order_id)
@@ -297,6 +326,11 @@ def order(
             out.append((op, None))
             continue
         lo, hi = mine[0][0], mine[-1][1]
+        threshold = (
+            minor_stop_s
+            if minor_stop_s is not None
+            else minor_stop_threshold(session, registry, op.machine_id)
+        )
         planned, pot = planned_and_pot(registry, op.machine_id, lo, hi)
         rows = history.intervals(
             session, machine_id=op.machine_id, start_us=lo, end_us=hi, now_us=now_us
@@ -310,11 +344,112 @@ def order(
                 registry, store, op.machine_id, mine, product=o.product_code, pri_s=op.ideal_cycle_s
             ),
             pot=oee.intersect(pot, mine),
-            minor_stop_s=minor_stop_s,
+            minor_stop_s=threshold,
             stop_losses=losses,
         )
         out.append((op, result))
     return o, out
+
+
+@dataclass(frozen=True)
+class ProductLosses:
+    """The six big losses (s) of a node while it made one product (None: product unknown)."""
+
+    product: str | None
+    losses_s: dict[str, float]
+    pbt_s: float
+    pq: float
+    gq: float
+
+    @property
+    def total_s(self) -> float:
+        """All six losses together."""
+        return sum(self.losses_s.values())
+
+
+def machine_by_product(
+    session: Session,
+    *,
+    registry: PlantRegistry,
+    store: Any,
+    machine_id: int,
+    start_us: int,
+    end_us: int,
+    now_us: int,
+    minor_stop_s: float | None = None,
+) -> dict[str | None, oee.OEEResult]:
+    """OEE of a machine per product made in [start, end): the interval is cut where its product
+    tag changes, and each part is computed like an interval of its own (planned time, states,
+    output and stop reasons restricted to it), so the products' losses add up to the machine's.
+    """
+    end = min(end_us, now_us)
+    if end <= start_us:
+        return {}
+    if minor_stop_s is None:
+        minor_stop_s = minor_stop_threshold(session, registry, machine_id)
+    planned, pot = planned_and_pot(registry, machine_id, start_us, end)
+    rows = history.intervals(
+        session, machine_id=machine_id, start_us=start_us, end_us=end, now_us=now_us
+    )
+    spans = oee.Spans.of((s, a, b) for s, a, b, _ in rows)
+    losses = downtime.stop_losses(session, machine_id=machine_id, start_us=start_us, end_us=end)
+    ranges: dict[str | None, list[oee.Interval]] = {}
+    for s, e, code in product_segments(registry, store, machine_id, start_us, end):
+        ranges.setdefault(code, []).append((s, e))
+    out: dict[str | None, oee.OEEResult] = {}
+    for code, parts in ranges.items():
+        mine = oee.normalize(parts)
+        # With no product known, `outputs` finds none again: counts without an ideal cycle time.
+        made = outputs(registry, store, machine_id, mine, product=code)
+        out[code] = oee.machine_oee(
+            spans,
+            oee.intersect(planned, mine),
+            made,
+            pot=oee.intersect(pot, mine),
+            minor_stop_s=minor_stop_s,
+            stop_losses=losses,
+        )
+    return out
+
+
+def losses_by_product(
+    session: Session,
+    *,
+    registry: PlantRegistry,
+    store: Any,
+    node_id: int,
+    start_us: int,
+    end_us: int,
+    now_us: int,
+    minor_stop_s: float | None = None,
+) -> list[ProductLosses]:
+    """The six big losses per product of a machine, or summed over a line's machines (time units
+    add up across machines), largest total first."""
+    node = registry.nodes[node_id]
+    machines = [node] if node.is_machine else line_machines(registry, node_id)
+    acc: dict[str | None, list[Any]] = {}
+    for m in machines:
+        per = machine_by_product(
+            session,
+            registry=registry,
+            store=store,
+            machine_id=m.id,
+            start_us=start_us,
+            end_us=end_us,
+            now_us=now_us,
+            minor_stop_s=minor_stop_s,
+        )
+        for code, r in per.items():
+            row = acc.setdefault(code, [dict.fromkeys(r.losses_s, 0.0), 0.0, 0.0, 0.0])
+            for k, v in r.losses_s.items():
+                row[0][k] = row[0].get(k, 0.0) + v
+            row[1] += r.time.pbt_us / US
+            row[2] += r.pq
+            row[3] += r.gq
+    # A product with neither planned time nor output (e.g. the moments before the first product
+    # sample) says nothing: leave it out.
+    result = [ProductLosses(code, *v) for code, v in acc.items() if v[1] > 0 or v[2] > 0]
+    return sorted(result, key=lambda p: -p.total_s)
 
 
 def windows(

@@ -68,6 +68,15 @@ def get_lot(session: Session, *, code: str) -> MaterialLot:
     return lot
 
 
+def _check_order(session: Session, order_id: int) -> None:
+    """NotFound for an unknown production order (by table name: quality never imports production)."""
+    found = session.scalar(text("SELECT 1 FROM production_order WHERE id = :id"), {"id": order_id})
+    if found is None:
+        raise NotFound(
+            f"no production order {order_id}", loc=["path", "order_id"], type="unknown_order"
+        )
+
+
 def create_lot(
     session: Session,
     *,
@@ -118,6 +127,7 @@ def consume(
         )
     if lot.order_id == order_id:
         raise InvalidInput("an order cannot consume a lot it produced", loc=["body", "lot_code"])
+    _check_order(session, order_id)
     row = LotConsumption(order_id=order_id, lot_id=lot.id, quantity=quantity, ts_us=ts_us)
     audit.stamp(row, user=user)
     session.add(row)
@@ -150,6 +160,7 @@ def produce(
     user: audit.UserRef,
 ) -> MaterialLot:
     """Record a lot produced by `order_id` on `machine_id`; links every lot the order consumed."""
+    _check_order(session, order_id)
     lot = create_lot(
         session, code=code, material=material, kind=kind, quantity=quantity, unit=unit, user=user
     )

@@ -1,8 +1,7 @@
 """Quality and traceability tables: inspection plans, measurements, defects, lots, holds, NCRs.
 
-`order_id` columns refer to production orders (`production_order.id`) but carry no foreign key
-yet: the production tables are built in parallel and the lead adds the constraint when both
-migrations are chained.
+`order_id` columns are foreign keys to production orders (`production_order.id`, by table name
+only: the quality package never imports the production package).
 """
 
 from __future__ import annotations
@@ -83,7 +82,9 @@ class Measurement(Base):
     lot_id: Mapped[int | None] = mapped_column(
         ForeignKey("material_lot.id", ondelete="SET NULL"), default=None
     )
-    order_id: Mapped[int | None] = mapped_column(default=None)  # production_order.id, no FK yet
+    order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("production_order.id", ondelete="SET NULL"), default=None
+    )
     recorded_by: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
@@ -124,7 +125,9 @@ class InspectionRecord(Base, Audited):
     ts_us: Mapped[int] = mapped_column(BigInteger)
     product_code: Mapped[str] = mapped_column(ForeignKey("product.code", ondelete="CASCADE"))
     operation: Mapped[str] = mapped_column(String(100), default="")
-    order_id: Mapped[int | None] = mapped_column(default=None)  # production_order.id, no FK yet
+    order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("production_order.id", ondelete="SET NULL"), default=None
+    )
     lot_id: Mapped[int | None] = mapped_column(
         ForeignKey("material_lot.id", ondelete="SET NULL"), default=None
     )
@@ -158,7 +161,9 @@ class MaterialLot(Base, Audited):
     unit: Mapped[str] = mapped_column(String(32), default="")
     status: Mapped[str] = mapped_column(String(16), default="available")
     # How it was made (None for received material).
-    order_id: Mapped[int | None] = mapped_column(default=None, index=True)  # no FK yet
+    order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("production_order.id", ondelete="SET NULL"), default=None, index=True
+    )
     machine_id: Mapped[int | None] = mapped_column(
         ForeignKey("plant_node.id", ondelete="SET NULL"), default=None
     )
@@ -185,7 +190,9 @@ class LotConsumption(Base, Audited):
     __tablename__ = "lot_consumption"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    order_id: Mapped[int] = mapped_column(index=True)  # production_order.id, no FK yet
+    order_id: Mapped[int] = mapped_column(
+        ForeignKey("production_order.id", ondelete="CASCADE"), index=True
+    )
     lot_id: Mapped[int] = mapped_column(ForeignKey("material_lot.id", ondelete="CASCADE"))
     quantity: Mapped[float] = mapped_column(Float)
     ts_us: Mapped[int] = mapped_column(BigInteger)
@@ -203,7 +210,9 @@ class LotLink(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     input_lot_id: Mapped[int] = mapped_column(ForeignKey("material_lot.id", ondelete="CASCADE"))
     output_lot_id: Mapped[int] = mapped_column(ForeignKey("material_lot.id", ondelete="CASCADE"))
-    order_id: Mapped[int | None] = mapped_column(default=None)
+    order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("production_order.id", ondelete="SET NULL"), default=None
+    )
     quantity: Mapped[float | None] = mapped_column(Float, default=None)
 
 
@@ -243,7 +252,9 @@ class NonConformance(Base, Audited):
         ForeignKey("quality_characteristic.id", ondelete="SET NULL"), default=None
     )
     defect_code: Mapped[str | None] = mapped_column(ForeignKey("defect_code.code"), default=None)
-    order_id: Mapped[int | None] = mapped_column(default=None)  # production_order.id, no FK yet
+    order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("production_order.id", ondelete="SET NULL"), default=None
+    )
     quantity: Mapped[float | None] = mapped_column(Float, default=None)
     disposition: Mapped[str | None] = mapped_column(String(32), default=None)
     disposition_note: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,158 @@
+"""The demo's seeded orders and lots; six big losses by product; the configurable minor-stop threshold."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
+
+from ifactory.core.clock import ManualClock
+from ifactory.plant.models import PlantNode
+from ifactory.platform import Platform
+from ifactory.production import demo as production_demo
+from ifactory.production.models import OrderMachineInterval, ProductionOrder
+from ifactory.quality import demo as quality_demo
+from ifactory.quality import genealogy
+from ifactory.quality.models import Characteristic, LotConsumption, MaterialLot
+
+from .conftest import CNC1, LINE, MIN, MONDAY_06H_US, feed_counter, feed_product, feed_states
+
+H = 60 * MIN
+
+
+def test_demo_seeds_running_orders_lots_and_a_bound_spc_characteristic(platform: Platform) -> None:
+    orders = production_demo.seed(platform)
+    quality_demo.seed(platform, orders)
+    registry = platform.registry
+    with platform.db.session() as s:
+        states = dict(s.execute(select(ProductionOrder.number, ProductionOrder.state)).all())
+        running = s.scalars(
+            select(OrderMachineInterval.machine_id).where(OrderMachineInterval.end_us.is_(None))
+        ).all()
+        chars = s.scalars(select(Characteristic)).all()
+        consumed = s.scalar(select(func.count()).select_from(LotConsumption))
+        trace = genealogy.trace(s, lot_code="LOT-WO-3001-001", direction="backward")
+        forward = genealogy.trace(s, lot_code="STEEL-H4711", direction="forward")
+    assert {"running", "released", "planned", "completed"} <= set(states.values())
+    # Every production machine runs an order, but the moulder whose order is only released.
+    idle = {n.id for n in registry.nodes.values() if n.key.endswith("/imm3")}
+    busy = {m.id for m in registry.machines() if m.kind != "utility"} - idle
+    assert sorted(running) == sorted(busy)
+    # Consumed raw material goes into finished lots, over two levels for the wrapped caps.
+    assert consumed and trace.max_depth_reached == 2
+    codes = {c.lot.code for c in trace.root.children}
+    assert {"CAP-0999-01", "PP-G0341", "FILM-F0017"} <= codes
+    assert {c.lot.code for c in forward.root.children} >= {"LOT-WO-1001-001", "LOT-WO-1002-001"}
+    # SPC reads each CNC mill's measured bore.
+    dims = {t.id for t in registry.tags.values() if t.name == "dimension"}
+    assert len(chars) == 3 and {c.tag_id for c in chars} == dims
+    # Seeding twice does nothing more.
+    assert production_demo.seed(platform) == []
+    quality_demo.seed(platform, orders)
+    with platform.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(MaterialLot)) == len(
+            quality_demo.RAW_LOTS
+        ) + 1 + sum(o.state == "running" for o in orders)
+
+
+def _two_products(platform: Platform) -> None:
+    """CNC 1, 06:00-08:00: P-100 with a 4-min stop, then P-200 with a 10-min setup and 20 min down."""
+    t = MONDAY_06H_US
+    assert isinstance(platform.clock, ManualClock)
+    platform.clock.set(t + 2 * H)  # samples from the future would be refused
+    feed_product(platform, CNC1, t, "P-100")
+    feed_product(platform, CNC1, t + H, "P-200")
+    feed_states(
+        platform,
+        CNC1,
+        [
+            ("executing", t),
+            ("idle", t + 30 * MIN),
+            ("executing", t + 34 * MIN),
+            ("setup", t + H),
+            ("executing", t + 70 * MIN),
+            ("down", t + 80 * MIN),
+            ("executing", t + 100 * MIN),
+        ],
+    )
+    for name, values in (("cycle_count", (0, 60, 100)), ("good_count", (0, 58, 97))):
+        feed_counter(platform, CNC1, name, [(t + i * H, v) for i, v in enumerate(values)])
+    feed_counter(platform, CNC1, "scrap_count", [(t + i * H, v) for i, v in enumerate((0, 2, 3))])
+    platform.tracker.tick(t + 2 * H)
+    platform.relay.drain()
+
+
+RANGE = {
+    "start": datetime.fromtimestamp(MONDAY_06H_US / 1e6, UTC).isoformat(),
+    "end": datetime.fromtimestamp((MONDAY_06H_US + 2 * H) / 1e6, UTC).isoformat(),
+}
+
+
+def _by_product(client: TestClient, admin: dict[str, str], key: str, **q: object) -> dict:
+    r = client.get(f"/api/production/losses/by-product/{key}", headers=admin, params={**RANGE, **q})
+    assert r.status_code == 200, r.text
+    return {row["product"]: row for row in r.json()}
+
+
+def test_six_losses_by_product_add_up_to_the_machine(
+    platform: Platform, client: TestClient, admin: dict[str, str]
+) -> None:
+    _two_products(platform)
+    rows = _by_product(client, admin, CNC1)
+    assert set(rows) == {"P-100", "P-200"}
+    p100, p200 = rows["P-100"]["losses_s"], rows["P-200"]["losses_s"]
+    assert p100["minor_stop"] == pytest.approx(240) and p100["setup"] == 0
+    assert p200["setup"] == pytest.approx(600) and p200["breakdown"] == pytest.approx(1200)
+    assert rows["P-100"]["pbt_s"] == rows["P-200"]["pbt_s"] == pytest.approx(3600)
+    assert (rows["P-100"]["pq"], rows["P-200"]["gq"]) == (60, 39)
+    # Each product's losses explain its PBT minus its fully productive time PRI x GQ, exactly:
+    # P-100: 3600 - 45 s x 58 = 990 s; P-200: 3600 - 60 s x 39 = 1260 s.
+    assert rows["P-100"]["total_loss_s"] == pytest.approx(990)
+    assert rows["P-200"]["total_loss_s"] == pytest.approx(1260)
+    assert (p100["process_defect"], p200["process_defect"]) == pytest.approx((90, 60))
+    # Time losses add up to the machine's. (The machine's quality losses use the average PRI of
+    # the mix, 51 s x 3 = 153 s, where per product they are 45 x 2 + 60 x 1 = 150 s.)
+    whole = client.get(f"/api/production/oee/{CNC1}", headers=admin, params=RANGE).json()
+    for loss in ("breakdown", "setup", "minor_stop", "reduced_speed"):
+        assert p100[loss] + p200[loss] == pytest.approx(whole["result"]["losses_s"][loss]), loss
+    # A line sums its machines' losses per product.
+    line = _by_product(client, admin, LINE)
+    assert line["P-100"]["losses_s"]["minor_stop"] >= 240
+
+
+def _set_threshold(platform: Platform, key: str, value: object) -> None:
+    with platform.db.session() as s:
+        node = s.scalar(select(PlantNode).where(PlantNode.key == key))
+        assert node is not None
+        attrs = dict(node.attributes or {})
+        attrs["minor_stop_s"] = value
+        s.execute(update(PlantNode).where(PlantNode.id == node.id).values(attributes=attrs))
+
+
+def test_minor_stop_threshold_comes_from_the_machine_or_its_line(
+    platform: Platform, client: TestClient, admin: dict[str, str]
+) -> None:
+    _two_products(platform)
+
+    def minor() -> float:
+        r = client.get(f"/api/production/oee/{CNC1}", headers=admin, params=RANGE)
+        assert r.status_code == 200, r.text
+        return float(r.json()["result"]["losses_s"]["minor_stop"])
+
+    assert minor() == pytest.approx(240)  # default 300 s: the 4-min stop is minor
+    _set_threshold(platform, LINE, 120)  # the line's threshold applies to its machines
+    assert minor() == 0
+    assert _by_product(client, admin, CNC1)["P-100"]["losses_s"]["minor_stop"] == 0
+    _set_threshold(platform, CNC1, 600)  # the machine's own wins
+    assert minor() == pytest.approx(240)
+    # A threshold in the request wins over the plant model.
+    r = client.get(
+        f"/api/production/oee/{CNC1}", headers=admin, params={**RANGE, "minor_stop_s": 60}
+    )
+    assert r.json()["result"]["losses_s"]["minor_stop"] == 0
+    _set_threshold(platform, CNC1, "five minutes")
+    bad = client.get(f"/api/production/oee/{CNC1}", headers=admin, params=RANGE)
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["type"] == "bad_minor_stop_threshold"
