@@ -72,7 +72,9 @@ class Platform:
         bus = EventBus()
         relay = OutboxRelay(db, bus)
         table = _tag_table(registry)
-        tracker = MachineStateTracker(registry, db, notify=relay.notify)
+        tracker = MachineStateTracker(
+            registry, db, notify=relay.notify, stale_after_s=settings.state_stale_after_s
+        )
         pipeline = IngestPipeline(
             table,
             store,

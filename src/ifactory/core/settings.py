@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     # Anonymous visitors may read (viewer role); writes always need a user or token.
     anonymous_read: bool = True
     retention_days: float = 365.0
+    # A machine that sends nothing for this long is "unknown" (gateway offline), from its last sample.
+    state_stale_after_s: float = 120.0
     max_future_skew_s: float = 300.0
     # Devices on an MQTT broker: unified-namespace JSON (under mqtt_prefix) and Sparkplug B.
     mqtt_url: str | None = None  # e.g. mqtt://user:password@broker:1883
