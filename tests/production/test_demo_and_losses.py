@@ -156,3 +156,33 @@ def test_minor_stop_threshold_comes_from_the_machine_or_its_line(
     bad = client.get(f"/api/production/oee/{CNC1}", headers=admin, params=RANGE)
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["type"] == "bad_minor_stop_threshold"
+
+
+def _set_attribute(platform: Platform, key: str, name: str, value: object) -> None:
+    with platform.db.session() as s:
+        node = s.scalar(select(PlantNode).where(PlantNode.key == key))
+        assert node is not None
+        attrs = {**(node.attributes or {}), name: value}
+        s.execute(update(PlantNode).where(PlantNode.id == node.id).values(attributes=attrs))
+
+
+def test_oee_target_is_set_per_line_with_world_class_by_default(
+    platform: Platform, client: TestClient, admin: dict[str, str]
+) -> None:
+    _two_products(platform)
+
+    def target(key: str) -> tuple[float, float | None]:
+        r = client.get(f"/api/production/oee/{key}", headers=admin, params=RANGE)
+        assert r.status_code == 200, r.text
+        return r.json()["target"], r.json()["target_output"]
+
+    assert target(LINE)[0] == 0.85  # world class
+    _set_attribute(platform, LINE, "oee_target", 0.7)
+    line_target, _ = target(LINE)
+    machine_target, machine_output = target(CNC1)
+    assert (line_target, machine_target) == (0.7, 0.7)  # machines inherit their line's target
+    # Output at target: the ideal output of the planned busy time times the target.
+    assert machine_output is not None and machine_output > 0
+    _set_attribute(platform, LINE, "oee_target", 70)
+    bad = client.get(f"/api/production/oee/{LINE}", headers=admin, params=RANGE)
+    assert bad.status_code == 422 and bad.json()["detail"][0]["type"] == "bad_oee_target"

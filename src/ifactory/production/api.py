@@ -437,9 +437,10 @@ def pareto(
 # -- OEE ----------------------------------------------------------------------------------------
 
 
-def _target_output(result: oee.OEEResult) -> float | None:
+def _target_output(result: oee.OEEResult, target: float) -> float | None:
+    """Output at the target OEE: the ideal output of the planned time times the target."""
     ideal = result.ideal_output
-    return None if ideal is None else ideal * reports.WORLD_CLASS
+    return None if ideal is None else ideal * target
 
 
 def _oee_read(
@@ -453,6 +454,7 @@ def _oee_read(
     startup_s: float = 0.0,
 ) -> OEERead:
     now = platform.clock.now_us()
+    target = reports.oee_target(session, platform.registry, node.id)
     common: dict[str, Any] = {
         "registry": platform.registry,
         "store": platform.store,
@@ -470,8 +472,8 @@ def _oee_read(
             start_us=s,
             end_us=e,
             label=label,
-            target=reports.WORLD_CLASS,
-            target_output=_target_output(result),
+            target=target,
+            target_output=_target_output(result, target),
             actual_output=result.gq,
             result=result.as_dict(),
         )
@@ -484,8 +486,8 @@ def _oee_read(
         start_us=s,
         end_us=e,
         label=label,
-        target=reports.WORLD_CLASS,
-        target_output=_target_output(parts[-1][1]),
+        target=target,
+        target_output=_target_output(parts[-1][1], target),
         actual_output=line_result.gq,
         result=line_result.as_dict(),
         machines=[
@@ -496,7 +498,7 @@ def _oee_read(
 
 
 @router.get("/oee/live", response_model=list[OEERead])
-def oee_live(platform: PlatformDep, _: Actor) -> list[OEERead]:
+def oee_live(platform: PlatformDep, session: SessionDep, _: Actor) -> list[OEERead]:
     """Live OEE of the running shift for every line, with its machines (O(1) per state change)."""
     tracker = live.get(platform)
     if tracker is None:
@@ -518,7 +520,7 @@ def oee_live(platform: PlatformDep, _: Actor) -> list[OEERead]:
                 start_us=s,
                 end_us=e,
                 label=shift.label if shift else "no shift",
-                target=reports.WORLD_CLASS,
+                target=reports.oee_target(session, platform.registry, node.id),
                 result=line_result.as_dict(),
                 machines=[
                     OEERead(scope="machine", key=m.key, start_us=s, end_us=e, result=r.as_dict())

@@ -32,7 +32,8 @@ COUNTER_FIELDS = {
     TagRole.scrap_counter.value: "sq",
     TagRole.rework_counter.value: "rq",
 }
-WORLD_CLASS = 0.85
+WORLD_CLASS = 0.85  # the customary "world-class" OEE, the default target per line
+OEE_TARGET_ATTRIBUTE = "oee_target"
 MINOR_STOP_ATTRIBUTE = "minor_stop_s"  # plant.yaml node attribute: minor-stop threshold (s)
 
 
@@ -67,26 +68,52 @@ def planned_and_pot(
     return oee.normalize(planned), pot
 
 
-def minor_stop_threshold(session: Session, registry: PlantRegistry, node_id: int) -> float:
-    """The node's `attributes.minor_stop_s` (plant.yaml), else its nearest ancestor's, else 300 s."""
+def _inherited_attribute(
+    session: Session, registry: PlantRegistry, node_id: int, name: str
+) -> tuple[NodeInfo, object] | None:
+    """`attributes.<name>` of the node, else of its nearest ancestor that sets it."""
     chain = [registry.nodes[node_id], *registry.ancestors(node_id)]
     rows = session.execute(
         select(PlantNode.id, PlantNode.attributes).where(PlantNode.id.in_([n.id for n in chain]))
     ).all()
     attributes = {int(i): a or {} for i, a in rows}
     for node in chain:
-        value = attributes.get(node.id, {}).get(MINOR_STOP_ATTRIBUTE)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise InvalidInput(
-                f"'{node.key}': attributes.{MINOR_STOP_ATTRIBUTE} must be a positive number of "
-                f"seconds, not {value!r}",
-                loc=["plant", node.key, "attributes", MINOR_STOP_ATTRIBUTE],
-                type="bad_minor_stop_threshold",
-            )
-        return float(value)
-    return oee.DEFAULT_MINOR_STOP_S
+        value = attributes.get(node.id, {}).get(name)
+        if value is not None:
+            return node, value
+    return None
+
+
+def minor_stop_threshold(session: Session, registry: PlantRegistry, node_id: int) -> float:
+    """The node's `attributes.minor_stop_s` (plant.yaml), else its nearest ancestor's, else 300 s."""
+    found = _inherited_attribute(session, registry, node_id, MINOR_STOP_ATTRIBUTE)
+    if found is None:
+        return oee.DEFAULT_MINOR_STOP_S
+    node, value = found
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise InvalidInput(
+            f"'{node.key}': attributes.{MINOR_STOP_ATTRIBUTE} must be a positive number of "
+            f"seconds, not {value!r}",
+            loc=["plant", node.key, "attributes", MINOR_STOP_ATTRIBUTE],
+            type="bad_minor_stop_threshold",
+        )
+    return float(value)
+
+
+def oee_target(session: Session, registry: PlantRegistry, node_id: int) -> float:
+    """The OEE target of a line or machine: `attributes.oee_target` (0-1), inherited, else 85 %."""
+    found = _inherited_attribute(session, registry, node_id, OEE_TARGET_ATTRIBUTE)
+    if found is None:
+        return WORLD_CLASS
+    node, value = found
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise InvalidInput(
+            f"'{node.key}': attributes.{OEE_TARGET_ATTRIBUTE} must be a fraction in (0, 1], "
+            f"not {value!r}",
+            loc=["plant", node.key, "attributes", OEE_TARGET_ATTRIBUTE],
+            type="bad_oee_target",
+        )
+    return float(value)
 
 
 def line_machines(registry: PlantRegistry, node_id: int) -> list[NodeInfo]:
