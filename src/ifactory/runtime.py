@@ -13,6 +13,7 @@ from ifactory.historian.batch import TelemetryBatch
 from ifactory.plant.loader import Plant, load_plant
 from ifactory.platform import Platform
 from ifactory.sim import PlantSimulator, SimulationRunner
+from ifactory.sim.schedule import Schedule, ScheduledRun
 
 if TYPE_CHECKING:
     from ifactory.sim.protocols import ProtocolOptions, ProtocolPlant
@@ -71,12 +72,13 @@ def attach_simulator(
     speed: float | None,
     seed: int,
     start_us: int | None = None,
+    schedule: Schedule | None = None,
 ) -> PlantSimulator:
     """Feed the platform from a simulated plant at `speed`× real time (None: as fast as possible)."""
     plant = plant or load_plant()
     ids = {t.key: t.id for t in platform.registry.tags.values()}
     start = start_us if start_us is not None else _resume_point(platform, platform.clock.now_us())
-    sim = PlantSimulator(plant, seed=seed, start_us=start, tag_ids=ids)
+    sim = PlantSimulator(plant, seed=seed, start_us=start, tag_ids=ids, schedule=schedule)
     sim.resume_counters(_stored_counters(platform))
     clock = platform.clock if isinstance(platform.clock, ManualClock) else None
     platform.extras.append(
@@ -131,11 +133,26 @@ def build_demo(
     start = _resume_point(platform, clock.now_us())
     clock.set(start)
     quality_demo.seed(platform, production_demo.seed(platform))  # empty database: orders and lots
+    # The machines make what the orders dispatched to them ask for, at the routings' cycle times
+    # (read from the database, so a kept data directory resumes its own orders).
+    schedule: dict[str, list[ScheduledRun]] = {}
+    for run in production_demo.dispatched_runs(platform, since_us=start):
+        if run.end_us is None or run.end_us > run.start_us:
+            schedule.setdefault(run.machine_key, []).append(
+                ScheduledRun(
+                    run.start_us, run.product_code, run.cycle_time_s, run.quantity, run.end_us
+                )
+            )
+    quality_demo.attach_material_flow(
+        platform, lambda: production_demo.dispatched_runs(platform, since_us=clock.now_us())
+    )
     if protocols is None:
-        sim = attach_simulator(platform, plant, speed=speed, seed=seed, start_us=start)
+        sim = attach_simulator(
+            platform, plant, speed=speed, seed=seed, start_us=start, schedule=schedule
+        )
     else:
         sim = attach_protocol_simulator(
-            platform, plant, protocols, speed=speed, seed=seed, start_us=start
+            platform, plant, protocols, speed=speed, seed=seed, start_us=start, schedule=schedule
         ).sim
     if history_hours > 0 and start < wall:
         # Warm-up: simulated history up to wall-clock now, in one-minute batches.
@@ -177,6 +194,7 @@ def attach_protocol_simulator(
     speed: float | None,
     seed: int,
     start_us: int,
+    schedule: Schedule | None = None,
 ) -> _ProtocolService:
     """Feed the platform from the simulator through real protocol servers (started with it).
 
@@ -189,7 +207,8 @@ def attach_protocol_simulator(
 
     assignment = assign_machines(plant, protocols.protocols)
     servers = ProtocolPlant(plant, protocols, tags=tags_by_protocol(plant, protocols, assignment))
-    sim = PlantSimulator(plant, seed=seed, start_us=start_us)  # tag keys: what the servers name
+    # tag keys: what the servers name
+    sim = PlantSimulator(plant, seed=seed, start_us=start_us, schedule=schedule)
     sim.resume_counters(_stored_counters(platform))
     clock = platform.clock if isinstance(platform.clock, ManualClock) else None
     service = _ProtocolService(servers, SimulationRunner(sim, servers, speed=speed, clock=clock))

@@ -9,12 +9,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from ifactory.core.clock import ManualClock
+from ifactory.historian.batch import TelemetryBatch
 from ifactory.plant.models import PlantNode
 from ifactory.platform import Platform
 from ifactory.production import demo as production_demo
 from ifactory.production.models import OrderMachineInterval, ProductionOrder
 from ifactory.quality import demo as quality_demo
 from ifactory.quality import genealogy
+from ifactory.quality import service as quality_service
 from ifactory.quality.models import Characteristic, LotConsumption, MaterialLot
 
 from .conftest import CNC1, LINE, MIN, MONDAY_06H_US, feed_counter, feed_product, feed_states
@@ -22,9 +24,32 @@ from .conftest import CNC1, LINE, MIN, MONDAY_06H_US, feed_counter, feed_product
 H = 60 * MIN
 
 
+def _good_parts(platform: Platform, at_us: int, made: dict[str, float]) -> None:
+    """One good-counter sample per machine (short id -> counter value) through the pipeline."""
+    registry = platform.registry
+    ids = []
+    for short in made:
+        node = next(n for n in registry.nodes.values() if n.key.endswith(f"/{short}"))
+        tag = registry.tag_by_role(node.id, "good_counter")
+        tag = tag or registry.tag_by_role(node.id, "cycle_counter")  # press3 counts strokes only
+        assert tag is not None
+        ids.append(tag.id)
+    assert isinstance(platform.clock, ManualClock)
+    platform.clock.set(at_us)
+    platform.pipeline.ingest(
+        TelemetryBatch.of(ids, [at_us] * len(ids), list(made.values()), received_us=at_us)
+    )
+
+
 def test_demo_seeds_running_orders_lots_and_a_bound_spc_characteristic(platform: Platform) -> None:
     orders = production_demo.seed(platform)
     quality_demo.seed(platform, orders)
+    # Material is booked as the orders make parts: 100 good parts on each running machine.
+    t0 = platform.clock.now_us()
+    quality_demo.attach_material_flow(platform, lambda: production_demo.dispatched_runs(platform))
+    machines = ("cnc1", "cnc2", "weld_cell", "imm1", "packer2")
+    _good_parts(platform, t0 + MIN, dict.fromkeys(machines, 1000.0))
+    _good_parts(platform, t0 + 20 * MIN, dict.fromkeys(machines, 1100.0))
     registry = platform.registry
     with platform.db.session() as s:
         states = dict(s.execute(select(ProductionOrder.number, ProductionOrder.state)).all())
@@ -45,6 +70,7 @@ def test_demo_seeds_running_orders_lots_and_a_bound_spc_characteristic(platform:
     codes = {c.lot.code for c in trace.root.children}
     assert {"CAP-0999-01", "PP-G0341", "FILM-F0017"} <= codes
     assert {c.lot.code for c in forward.root.children} >= {"LOT-WO-1001-001", "LOT-WO-1002-001"}
+    assert trace.root.lot.quantity == 100  # packer2's good parts, the last machine of WO-3001
     # SPC reads each CNC mill's measured bore.
     dims = {t.id for t in registry.tags.values() if t.name == "dimension"}
     assert len(chars) == 3 and {c.tag_id for c in chars} == dims
@@ -186,3 +212,92 @@ def test_oee_target_is_set_per_line_with_world_class_by_default(
     _set_attribute(platform, LINE, "oee_target", 70)
     bad = client.get(f"/api/production/oee/{LINE}", headers=admin, params=RANGE)
     assert bad.status_code == 422 and bad.json()["detail"][0]["type"] == "bad_oee_target"
+
+
+def test_the_simulator_schedule_is_the_running_orders_at_the_routings_cycle_times(
+    platform: Platform,
+) -> None:
+    orders = production_demo.seed(platform)
+    runs = production_demo.dispatched_runs(platform)
+    registry = platform.registry
+    running = {o.number for o in orders if o.state == "running"}
+    assert {r.order_number for r in runs if r.end_us is None} == running
+    for run in runs:
+        node = registry.nodes[run.machine_id]
+        assert run.machine_key == node.key
+        # No cycle time on the demo routings: the machine's ideal one for the product (PRI).
+        assert run.cycle_time_s == node.ideal_cycle_times[run.product_code]
+    wo1001 = sorted(
+        (r.seq, r.machine_key.rsplit("/", 1)[-1], r.first, r.last)
+        for r in runs
+        if r.order_number == "WO-1001"
+    )
+    assert wo1001 == [(10, "cnc1", True, False), (20, "weld_cell", False, True)]
+    # The finished order ran before the history: left out when asked for what runs from now on.
+    now = platform.clock.now_us()
+    assert "WO-0999" not in {
+        r.order_number for r in production_demo.dispatched_runs(platform, since_us=now)
+    }
+
+
+def test_running_orders_consume_raw_lots_in_proportion_to_their_good_parts(
+    platform: Platform,
+) -> None:
+    orders = production_demo.seed(platform)
+    quality_demo.seed(platform, orders)
+    t0 = platform.clock.now_us()
+    flow = quality_demo.attach_material_flow(
+        platform, lambda: production_demo.dispatched_runs(platform)
+    )
+    assert flow.every_us == 15 * MIN
+
+    def consumed(order: str, lot: str) -> float:
+        with platform.db.session() as s:
+            return float(
+                s.scalar(
+                    select(func.coalesce(func.sum(LotConsumption.quantity), 0.0))
+                    .join(MaterialLot, MaterialLot.id == LotConsumption.lot_id)
+                    .join(ProductionOrder, ProductionOrder.id == LotConsumption.order_id)
+                    .where(ProductionOrder.number == order, MaterialLot.code == lot)
+                )
+                or 0.0
+            )
+
+    _good_parts(platform, t0 + MIN, {"cnc1": 500.0, "weld_cell": 10.0, "press3": 100.0})
+    _good_parts(platform, t0 + 10 * MIN, {"cnc1": 530.0, "weld_cell": 30.0})
+    assert consumed("WO-1001", "STEEL-H4711") == 0  # not yet 15 minutes of plant time
+    _good_parts(platform, t0 + 16 * MIN, {"cnc1": 560.0, "weld_cell": 50.0, "press3": 170.0})
+    # 60 brackets of an order of 1500 that needs 600 kg: 24 kg.
+    assert consumed("WO-1001", "STEEL-H4711") == pytest.approx(24.0)
+    # A press that counts strokes only: 70 clips at 1500 kg per 7000.
+    assert consumed("WO-2003", "COIL-C0882") == pytest.approx(15.0)
+    with platform.db.session() as s:
+        assert genealogy.get_lot(s, code="LOT-WO-2003-001").quantity == 70.0
+    # A counter that rolls over keeps counting (cnc1's good counter wraps at its maximum).
+    top = registry_counter_max(platform, "cnc1")
+    _good_parts(platform, t0 + 20 * MIN, {"cnc1": top, "weld_cell": 60.0})
+    _good_parts(platform, t0 + 35 * MIN, {"cnc1": 14.0, "weld_cell": 80.0})
+    assert consumed("WO-1001", "STEEL-H4711") == pytest.approx(24.0 + 0.4 * (top - 560 + 15))
+    with platform.db.session() as s:
+        lot = genealogy.get_lot(s, code="LOT-WO-1001-001")
+        assert (lot.quantity, lot.end_us) == (70.0, t0 + 35 * MIN)
+    # A lot put on hold is not used; the order's output still grows.
+    before = consumed("WO-1001", "STEEL-H4711")
+    with platform.db.session() as s:
+        quality_service.place_hold(
+            s, lot_code="STEEL-H4711", reason="certificate missing", ncr_id=None, user="qa"
+        )
+    _good_parts(platform, t0 + 40 * MIN, {"cnc1": 24.0, "weld_cell": 90.0})
+    _good_parts(platform, t0 + 55 * MIN, {"cnc1": 34.0, "weld_cell": 100.0})
+    assert consumed("WO-1001", "STEEL-H4711") == before
+    with platform.db.session() as s:
+        assert genealogy.get_lot(s, code="LOT-WO-1001-001").quantity == 90.0
+
+
+def registry_counter_max(platform: Platform, short: str) -> float:
+    """The good counter's maximum of a machine."""
+    registry = platform.registry
+    node = next(n for n in registry.nodes.values() if n.key.endswith(f"/{short}"))
+    tag = registry.tag_by_role(node.id, "good_counter")
+    assert tag is not None and tag.counter_max is not None
+    return float(tag.counter_max)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from ifactory.core.clock import to_datetime
 from ifactory.production import service
-from ifactory.production.models import ProductionOrder
+from ifactory.production.models import OrderMachineInterval, OrderOperation, ProductionOrder
 from ifactory.production.schemas import OperationIn, OrderCreate, OrderState, RoutingCreate
 
 if TYPE_CHECKING:
@@ -144,4 +144,71 @@ def seed(platform: Platform) -> list[DemoOrder]:
                 )
             )
     log.info("seeded %d demo production orders", len(out))
+    return out
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """An order operation on a machine, as plain data for the simulator and the lot consumption."""
+
+    order_id: int
+    order_number: str
+    seq: int
+    first: bool  # the order's first operation (the one that takes the raw material)
+    last: bool  # the order's last operation (the one whose good parts are the output)
+    product_code: str
+    quantity: float
+    machine_id: int
+    machine_key: str
+    cycle_time_s: float
+    start_us: int
+    end_us: int | None  # None: still running
+
+
+def dispatched_runs(platform: Platform, *, since_us: int | None = None) -> list[DemoRun]:
+    """Every order operation that ran or runs on a machine (ending after `since_us`), oldest first.
+
+    The cycle time is the routing operation's, else the machine's ideal one for the product
+    (plant.yaml), as OEE takes it for PRI; an operation with neither is left out.
+    """
+    nodes = platform.registry.nodes
+    out: list[DemoRun] = []
+    with platform.db.session() as session:
+        rows = session.execute(
+            select(OrderMachineInterval, OrderOperation, ProductionOrder)
+            .join(OrderOperation, OrderOperation.id == OrderMachineInterval.operation_id)
+            .join(ProductionOrder, ProductionOrder.id == OrderMachineInterval.order_id)
+            .order_by(OrderMachineInterval.start_us, OrderMachineInterval.id)
+        ).all()
+        first_seq: dict[int, int] = {}
+        last_seq: dict[int, int] = {}
+        for _, op, order in rows:
+            first_seq[order.id] = min(op.seq, first_seq.get(order.id, op.seq))
+            last_seq[order.id] = max(op.seq, last_seq.get(order.id, op.seq))
+        for interval, op, order in rows:
+            if since_us is not None and interval.end_us is not None and interval.end_us <= since_us:
+                continue
+            node = nodes.get(interval.machine_id)
+            if node is None:
+                continue
+            cycle = op.ideal_cycle_s or node.ideal_cycle_times.get(order.product_code)
+            if not cycle:
+                log.warning("no cycle time for %s on %s: not simulated", order.number, node.key)
+                continue
+            out.append(
+                DemoRun(
+                    order_id=order.id,
+                    order_number=order.number,
+                    seq=op.seq,
+                    first=op.seq == first_seq[order.id],
+                    last=op.seq == last_seq[order.id],
+                    product_code=order.product_code,
+                    quantity=order.quantity,
+                    machine_id=interval.machine_id,
+                    machine_key=node.key,
+                    cycle_time_s=float(cycle),
+                    start_us=interval.start_us,
+                    end_us=interval.end_us,
+                )
+            )
     return out

@@ -17,6 +17,7 @@ from ifactory.sim.degradation import REASON_CODES, Episode
 from ifactory.sim.ground_truth import FailureRecord, ProductChange
 from ifactory.sim.options import FailureMode, SimOptions
 from ifactory.sim.planned import PlannedTime
+from ifactory.sim.schedule import MachineSchedule
 
 # Internal state codes (index into STATES); the state tag maps them to its own enum values.
 EXECUTING, SETUP, IDLE, DOWN, MAINTENANCE = range(5)
@@ -57,6 +58,8 @@ class MachineBehaviour:
         options: SimOptions,
         rng: np.random.Generator,
         start_us: int,
+        random_products: int | None = None,
+        schedule: MachineSchedule | None = None,
     ) -> None:
         self.key = key
         self.products = products
@@ -70,7 +73,16 @@ class MachineBehaviour:
         self._planned = planned
         self._rng = rng
         self._start = start_us
-        self._product = int(rng.integers(len(products))) if products else NO_PRODUCT
+        # Random changeovers pick among the machine's own products; a schedule may add more.
+        self._random_products = len(products) if random_products is None else random_products
+        self._schedule = schedule
+        n = self._random_products
+        self._product = int(rng.integers(n)) if n else NO_PRODUCT
+        if schedule is not None:
+            at_start, _ = schedule.at(start_us)
+            if at_start is not None:
+                # The machine is already set up for the run under way when the simulation starts.
+                self._product = at_start
         self._active: dict[FailureMode, Episode] = {}
         for mode in modes:
             if mode != FailureMode.sudden:
@@ -161,8 +173,13 @@ class MachineBehaviour:
 
     def _changeover(self, t_us: int) -> None:
         old = self._product
-        choices = [i for i in range(len(self.products)) if i != old]
-        self._product = int(choices[int(self._rng.integers(len(choices)))])
+        choices = [i for i in range(self._random_products) if i != old]
+        self._switch(t_us, int(choices[int(self._rng.integers(len(choices)))]))
+
+    def _switch(self, t_us: int, product: int) -> None:
+        """Change over to `product`: a setup, perhaps a tool change, and the next changeover due."""
+        old = self._product
+        self._product = product
         self.product_changes.append(
             ProductChange(t_us, self.key, self.product_name(old), self.products[self._product])
         )
@@ -182,7 +199,8 @@ class MachineBehaviour:
 
     def _run(self) -> Iterator[Segment]:
         t = self._start
-        changeovers = not self.utility and len(self.products) > 1
+        schedule = self._schedule
+        changeovers = not self.utility and schedule is None and self._random_products > 1
         minor_stops = not self.utility
         sudden = FailureMode.sudden in self.modes
         while True:
@@ -191,6 +209,19 @@ class MachineBehaviour:
                 yield Segment(t, until, IDLE, why, self._product)
                 t = until
                 continue
+            if schedule is not None:
+                wanted, boundary = schedule.at(t)
+                if wanted is None:
+                    # No order on the machine: available but idle, until the next run starts.
+                    end = min(until, boundary)
+                    yield Segment(t, end, IDLE, "", self._product)
+                    t = end
+                    continue
+                if wanted != self._product:
+                    self._switch(t, wanted)
+                    continue
+                # Production of this run stops where the run ends.
+                until = min(until, boundary)
             if self._setup_left > 0:
                 end = min(t + self._setup_left, until)
                 yield Segment(t, end, SETUP, "SET-CHG", self._product)

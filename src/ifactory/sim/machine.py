@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,10 +17,12 @@ from ifactory.sim.block import Block, Carry, FloatArray, IntArray
 from ifactory.sim.degradation import applicable_modes, health
 from ifactory.sim.options import FailureMode, SimOptions
 from ifactory.sim.planned import PlannedTime
+from ifactory.sim.schedule import MachineSchedule, ScheduledRun
 from ifactory.sim.signals import MEASUREMENTS, PER_CYCLE, compute_load, generic, profile_for
 
 # Random streams of a machine, so adding a tag or an option in one place leaves the others alone.
 STREAM_EVENTS, STREAM_OUTAGES, STREAM_SIGNALS, STREAM_CONSTANTS = 1, 2, 3, 4
+STREAM_SCHEDULE = 5
 DEFAULT_CYCLE_TIME_S = 60.0
 MONTH_US = 30 * 86_400 * US
 
@@ -90,6 +92,7 @@ class MachineSim:
         step_s: float,
         options: SimOptions,
         planned: PlannedTime,
+        runs: Sequence[ScheduledRun] = (),
     ) -> None:
         self.node = node
         self.key = node.key
@@ -105,12 +108,24 @@ class MachineSim:
         # A machine that counts parts makes products; one that does not is a utility.
         produces = "cycles" in kinds or bool(node.ideal_cycle_times)
         products = list(node.ideal_cycle_times) or (["default"] if produces else [])
-        self._cycle_times = np.array(
-            [node.ideal_cycle_times.get(p, DEFAULT_CYCLE_TIME_S) for p in products] + [0.0]
-        )
+        cycle_times = [node.ideal_cycle_times.get(p, DEFAULT_CYCLE_TIME_S) for p in products]
+        if runs and not produces:
+            raise ValueError(f"machine '{node.key}' makes no parts and cannot be scheduled")
+        # A scheduled (product, cycle time) reuses the machine's own product entry when they agree,
+        # so a schedule that matches plant.yaml changes nothing but the timing of changeovers.
+        index = {(p, c): i for i, (p, c) in enumerate(zip(products, cycle_times, strict=True))}
+        extra: list[str] = []
+        for run in runs:
+            if (run.product, run.cycle_time_s) not in index:
+                index[(run.product, run.cycle_time_s)] = len(products) + len(extra)
+                extra.append(run.product)
+                cycle_times.append(run.cycle_time_s)
+        self._cycle_times = np.array([*cycle_times, 0.0])
         self.behaviour = MachineBehaviour(
             key=node.key,
-            products=products,
+            products=products + extra,
+            random_products=len(products),
+            schedule=MachineSchedule.of(runs, index) if runs else None,
             modes=self.modes,
             utility=not produces,
             planned=planned,
@@ -120,7 +135,12 @@ class MachineSim:
         )
         self.outages = OutageProcess(options, self._rng(STREAM_OUTAGES), start_us)
         const = self._rng(STREAM_CONSTANTS)
-        self._speed = const.uniform(*options.speed_factor, size=len(products) + 1)
+        speed = const.uniform(*options.speed_factor, size=len(products) + 1)
+        if extra:
+            # Their own stream: the machine's other constants stay what they are unscheduled.
+            more = self._rng(STREAM_SCHEDULE).uniform(*options.speed_factor, size=len(extra))
+            speed = np.concatenate((speed[:-1], more, speed[-1:]))
+        self._speed = speed
         self._scrap_rate = float(const.uniform(*options.scrap_rate))
         self._counter_max = {
             c.kind: c.tag.spec.counter_max

@@ -31,6 +31,7 @@ from ifactory.sim.ground_truth import (
 from ifactory.sim.machine import Column, MachineSim
 from ifactory.sim.options import SimOptions
 from ifactory.sim.planned import PlannedTime
+from ifactory.sim.schedule import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,9 @@ class PlantSimulator:
         step_s: float = 1.0,
         options: SimOptions = SimOptions(),
         tag_ids: dict[str, int] | None = None,
+        schedule: Schedule | None = None,
     ) -> None:
+        """`schedule`: per machine key, the product runs it makes (else products change at random)."""
         if seed < 0:
             raise ValueError("seed must be a non-negative integer")
         self.step_us = round(step_s * US)
@@ -80,6 +83,10 @@ class PlantSimulator:
         self._calendars: dict[str | None, SiteCalendar] = {}
         planned: dict[tuple[str | None, frozenset[str]], PlannedTime] = {}
         self.machines: list[MachineSim] = []
+        schedule = schedule or {}
+        unknown = set(schedule) - {n.key for n in plant.machines()}
+        if unknown:
+            raise ValueError(f"the schedule names unknown machines: {sorted(unknown)}")
         for node in plant.machines():
             calendar = self._calendar(node.site_key)
             stop_nodes = {n for s in calendar.settings.calendar.planned_stops for n in s.nodes}
@@ -96,6 +103,7 @@ class PlantSimulator:
                     step_s=self.step_s,
                     options=options,
                     planned=planned[pkey],
+                    runs=schedule.get(node.key, ()),
                 )
             )
         self._offsets: list[int] = []
