@@ -25,6 +25,14 @@ if ! port_open 5432; then
 fi
 wait_port PostgreSQL 5432
 
+# NATS with JetStream for the edge's NATS transport (tests/edge/test_nats.py).
+if ! port_open 4222; then
+  echo "starting nats-server (JetStream)"
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+    -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+fi
+wait_port NATS 4222
+
 # The MQTT tests start their own Mosquitto (lossless settings) on a free port.
 if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then
   echo "installing Debian's mosquitto for the MQTT tests"

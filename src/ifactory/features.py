@@ -17,6 +17,7 @@ INSTALLERS: list[str] = [
     "ifactory.production.live:install",
     "ifactory.connect.plc_install:install",
     "ifactory.connect.mqtt_install:install",
+    "ifactory.connect.nats_ingest:install",
     "ifactory.quality.tagfeed:install",
 ]
 

@@ -13,7 +13,7 @@ from ifactory.api import ingest as ingest_api
 from ifactory.auth import service as auth_service
 from ifactory.auth.roles import Role
 from ifactory.core import audit
-from ifactory.edge import codec
+from ifactory.historian import wire as codec
 from ifactory.historian.batch import TelemetryBatch
 from ifactory.platform import Platform
 from tests.api.conftest import T0

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ifactory.edge import codec
 from ifactory.edge.spool import Spool, SpoolFull
+from ifactory.historian import wire as codec
 from ifactory.historian.batch import TelemetryBatch
 
 T0 = 1_795_000_000_000_000

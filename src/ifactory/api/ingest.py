@@ -8,7 +8,7 @@ with the counts. Bodies:
   "quality": [...], "text": [...]}` (`ts`, `quality`, `text` optional);
 - `application/json`, a list of points `[{"tag", "ts", "value", "quality"}]`, bare or as
   `{"points": [...]}`;
-- `application/vnd.ifactory.batch`: the edge's zstd-compressed columnar msgpack (edge/codec.py).
+- `application/vnd.ifactory.batch`: the edge's zstd-compressed columnar msgpack (historian/wire.py).
 
 Tags are keys (UNS paths) or integer ids. Points without a timestamp are stamped once, here.
 The backfill lane (`X-Ifactory-Lane: backfill`, `?lane=backfill` or `"lane": "backfill"`)
@@ -41,7 +41,7 @@ from ifactory.core.errors import (
     Unauthenticated,
     Unavailable,
 )
-from ifactory.edge import codec
+from ifactory.historian import wire as codec
 from ifactory.historian.batch import TelemetryBatch
 
 router = APIRouter(prefix="/api", tags=["ingest"])

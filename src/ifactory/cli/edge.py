@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -101,11 +102,13 @@ def register(app: typer.Typer) -> None:
 
 
 def edge(
-    platform: Annotated[str, typer.Option(help="platform base URL, e.g. http://10.0.0.5:8000")],
+    spool: Annotated[Path, typer.Option(help="spool directory on local disk")],
+    platform: Annotated[
+        str, typer.Option(help="platform base URL, e.g. http://10.0.0.5:8000 (unless --nats)")
+    ] = "",
     token: Annotated[
         str, typer.Option(envvar="IFACTORY_EDGE_TOKEN", help="device API key (role 'device')")
-    ],
-    spool: Annotated[Path, typer.Option(help="spool directory on local disk")],
+    ] = "",
     simulate: Annotated[
         bool, typer.Option(help="read the simulated plant (tag keys of --plant)")
     ] = False,
@@ -144,6 +147,20 @@ def edge(
     metrics_port: Annotated[
         int | None, typer.Option(help="serve Prometheus metrics on this port")
     ] = None,
+    nats: Annotated[
+        str | None,
+        typer.Option(
+            help="forward through NATS JetStream (nats://host:4222) instead of HTTP; the "
+            "platform consumes the stream (IFACTORY_NATS_URL)"
+        ),
+    ] = None,
+    nats_site: Annotated[
+        str,
+        typer.Option(help="with --nats: the <site> token of the subject telemetry.<site>.<lane>"),
+    ] = "site",
+    nats_stream: Annotated[str, typer.Option(help="with --nats: the JetStream stream")] = (
+        "IFACTORY_TELEMETRY"
+    ),
     drain: Annotated[
         bool, typer.Option(help="run no source; forward the spool's backlog and exit when empty")
     ] = False,
@@ -162,7 +179,29 @@ def edge(
     )
     # asyncua logs every publish response at INFO: keep the edge's log about the edge.
     logging.getLogger("asyncua").setLevel(max(logging.WARNING, logging.getLogger().level))
-    PlatformClient(platform, token)  # validate the URL before touching the disk
+    from ifactory.edge.client import BatchClient
+
+    client_factory: Callable[[], BatchClient]
+    if nats:
+        from ifactory.edge.nats_forwarder import JetStreamClient
+
+        try:  # validate the URL and the site before touching the disk
+            JetStreamClient(nats, site=nats_site, stream=nats_stream)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--nats") from None
+
+        def client_factory() -> BatchClient:
+            return JetStreamClient(nats, site=nats_site, stream=nats_stream)
+    else:
+        if not platform or not token:
+            raise typer.BadParameter(
+                "--platform and --token are needed (or --nats)", param_hint="--platform"
+            )
+        PlatformClient(platform, token)  # validate the URL before touching the disk
+
+        def client_factory() -> BatchClient:
+            return PlatformClient(platform, token)
+
     if simulate and mqtt:
         raise typer.BadParameter(
             "--simulate reads the simulated plant; drop --mqtt", param_hint="--mqtt"
@@ -193,7 +232,7 @@ def edge(
     store = Spool(spool, max_bytes=int(max_spool_mb * 1024 * 1024))
     forwarder = Forwarder(
         store,
-        lambda: PlatformClient(platform, token),
+        client_factory,
         backfill_rate=backfill_rate,
         backoff_max_s=backoff_max_s,
     )
@@ -223,7 +262,7 @@ def edge(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     gateway.start()
-    log.info("edge gateway forwarding to %s, spool in %s", platform, spool)
+    log.info("edge gateway forwarding to %s, spool in %s", nats or platform, spool)
     if drain:
         while not stop.wait(0.2) and store.stats().records:
             pass

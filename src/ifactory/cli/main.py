@@ -130,6 +130,15 @@ def serve(
     simulate: Annotated[
         bool, typer.Option(help="feed the plant from the simulator in real time")
     ] = False,
+    nats: Annotated[
+        str | None,
+        typer.Option(
+            help="consume the edge gateways' JetStream stream, e.g. nats://127.0.0.1:4222"
+        ),
+    ] = None,
+    mqtt: Annotated[
+        str | None, typer.Option(help="read devices on this MQTT broker (UNS JSON)")
+    ] = None,
 ) -> None:
     """Run the API and pages against the configured database and historian."""
     import uvicorn
@@ -139,7 +148,7 @@ def serve(
     from ifactory.platform import Platform
     from ifactory.runtime import attach_simulator
 
-    settings = _settings(data_dir)
+    settings = _settings(data_dir, nats_url=nats, mqtt_url=mqtt)
     _logging(settings.log_level)
     platform = Platform.open(settings, plant=load_plant(plant) if plant else None)
     if simulate:

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     mqtt_url: str | None = None  # e.g. mqtt://user:password@broker:1883
     mqtt_prefix: str = ""
     mqtt_sparkplug: bool = False
+    nats_url: str | None = None  # e.g. nats://127.0.0.1:4222: consume the edge's JetStream stream
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"

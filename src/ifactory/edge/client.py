@@ -7,9 +7,10 @@ import json
 import logging
 import ssl
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
-from ifactory.edge import codec
+from ifactory.historian import wire as codec
 from ifactory.historian.batch import TelemetryBatch
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,18 @@ class Receipt:
     duplicates: int
     conflicts: int
     rejected: dict[str, int]
+
+
+class BatchClient(Protocol):
+    """What the forwarder sends through: HTTP (`PlatformClient`) or NATS JetStream."""
+
+    def send(self, batch: TelemetryBatch, *, lane: str) -> Receipt:
+        """Deliver one batch durably, or raise `SendError`."""
+        ...
+
+    def close(self) -> None:
+        """Drop the connection (a new one is opened on the next send)."""
+        ...
 
 
 class PlatformClient:

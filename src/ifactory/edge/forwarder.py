@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ifactory.edge import codec
-from ifactory.edge.client import PlatformClient, Receipt, SendError, TooLarge
+from ifactory.edge.client import BatchClient, Receipt, SendError, TooLarge
 from ifactory.edge.spool import Spool
+from ifactory.historian import wire as codec
 from ifactory.historian.batch import TelemetryBatch
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class Forwarder:
     def __init__(
         self,
         spool: Spool,
-        client_factory: Callable[[], PlatformClient],
+        client_factory: Callable[[], BatchClient],
         *,
         live_max_points: int = 50_000,
         live_window_s: float = 5.0,
@@ -242,7 +242,7 @@ class Forwarder:
             total += pts
         return out
 
-    def _send(self, client: PlatformClient, lane: str, seqs: list[int]) -> None:
+    def _send(self, client: BatchClient, lane: str, seqs: list[int]) -> None:
         batches = []
         for seq in seqs:
             try:
@@ -270,7 +270,7 @@ class Forwarder:
                 self._live_next = max(self._live_next, seqs[-1] + 1)
 
     def _deliver(
-        self, client: PlatformClient, lane: str, batch: TelemetryBatch, seqs: list[int]
+        self, client: BatchClient, lane: str, batch: TelemetryBatch, seqs: list[int]
     ) -> None:
         try:
             receipt = client.send(batch, lane=lane)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import msgpack
 
-from ifactory.edge import codec
+from ifactory.historian import wire as codec
 from ifactory.historian.batch import TelemetryBatch
 
 log = logging.getLogger(__name__)
