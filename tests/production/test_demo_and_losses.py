@@ -301,3 +301,26 @@ def registry_counter_max(platform: Platform, short: str) -> float:
     tag = registry.tag_by_role(node.id, "good_counter")
     assert tag is not None and tag.counter_max is not None
     return float(tag.counter_max)
+
+
+def test_live_oee_uses_the_configured_minor_stop_threshold(platform: Platform) -> None:
+    """The running shift's OEE classifies a 4-minute stop by the line's threshold, like history."""
+    from ifactory.production.live import LiveOEE
+
+    monday_06h = 1_795_410_000_000_000  # Monday 2026-11-23 06:00 Europe/Berlin
+    machine = platform.registry.nodes_by_key[CNC1]
+
+    def stop_split() -> tuple[int, int]:
+        live = LiveOEE(platform.registry, store=None)
+        with platform.db.session() as session:
+            live.load_thresholds(session)
+        live.on_state(machine.id, "executing", monday_06h)
+        live.on_state(machine.id, "down", monday_06h + 30 * 60_000_000)
+        live.on_state(machine.id, "executing", monday_06h + 34 * 60_000_000)
+        te = live.time_elements(machine.id, monday_06h + 60 * 60_000_000)
+        assert te is not None
+        return te.adet_us // 1_000_000, te.adot_us // 1_000_000
+
+    assert stop_split() == (240, 0)  # default 300 s: a minor stop (ADET)
+    _set_attribute(platform, LINE, "minor_stop_s", 120)
+    assert stop_split() == (0, 240)  # the line says 2 min: downtime (ADOT)

@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ifactory.core.errors import InvalidInput
 from ifactory.core.events import Event
 from ifactory.plant.registry import NodeInfo, PlantRegistry
 from ifactory.production import downtime, oee, reports
@@ -43,6 +44,7 @@ class _Machine:
     no_data: int = 0
     stop_start: int | None = None  # start of the current stop (run of stop states)
     stop_pending: int = 0  # planned non-setup time of the current stop, not yet classified
+    minor_us: int | None = None  # the machine's minor-stop threshold (plant model), else default
 
     def overlap(self, s: int, e: int) -> int:
         total = 0
@@ -107,7 +109,7 @@ class LiveOEE:
     def _end_stop(self, m: _Machine, at_us: int) -> None:
         if m.stop_start is None:
             return
-        if at_us - m.stop_start < self.minor_us:
+        if at_us - m.stop_start < self._minor_us(m):
             m.adet += m.stop_pending
         else:
             m.adot += m.stop_pending
@@ -169,7 +171,7 @@ class LiveOEE:
                     pend = t
             pend += m.stop_pending
             if m.stop_start is not None and pend:
-                if end - m.stop_start < self.minor_us:
+                if end - m.stop_start < self._minor_us(m):
                     adet += pend
                 else:
                     adot += pend
@@ -222,8 +224,21 @@ class LiveOEE:
                     )
                     m.pot_us = sum(e - s for s, e in pot)
 
+    def _minor_us(self, m: _Machine) -> int:
+        return self.minor_us if m.minor_us is None else m.minor_us
+
+    def load_thresholds(self, session: Any) -> None:
+        """Take each machine's minor-stop threshold from the plant model (machine, then line)."""
+        for mid, m in self.machines.items():
+            try:
+                m.minor_us = int(reports.minor_stop_threshold(session, self.registry, mid) * US)
+            except InvalidInput as exc:
+                log.warning("live OEE keeps the default minor-stop threshold: %s", exc.msg)
+                m.minor_us = None
+
     def load(self, session: Any, now_us: int) -> None:
         """Rebuild the running shift from the stored state history (at startup)."""
+        self.load_thresholds(session)
         for mid, m in self.machines.items():
             shift = reports.current_shift(self.registry, mid, now_us)
             start = shift.start_us if shift else now_us
