@@ -79,6 +79,8 @@ class Detector:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if cls.__name__.startswith("_"):
+            return  # a private base class (shared plumbing), not a detector users can restore
         key = cls.name or cls.__name__
         cls.name = key
         _REGISTRY[key] = cls

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import threading
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from ifactory.core.errors import InvalidInput, Unauthenticated, Unavailable
 from ifactory.historian.batch import TelemetryBatch
@@ -78,3 +79,51 @@ async def deliver_async(sink: Sink, batch: TelemetryBatch) -> object:
 
 async def _await(result: Awaitable[object]) -> object:
     return await result
+
+
+class Worker(Protocol):
+    """An async worker (a poller, a subscriber) that runs until `stop` is set."""
+
+    async def run(self, stop: asyncio.Event) -> Any:
+        """Work until `stop` is set."""
+        ...
+
+
+class LoopThread:
+    """Runs async workers on their own event loop in a background thread (start/stop service)."""
+
+    def __init__(self, workers: list[Any], *, name: str, stop_timeout_s: float) -> None:
+        self._workers: list[Worker] = workers
+        self._name = name
+        self._stop_timeout_s = stop_timeout_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The running loop (None before start), for calls from other threads."""
+        return self._loop
+
+    def start(self) -> None:
+        """Start the workers on a background thread; returns once the loop runs."""
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread.start()
+        self._ready.wait()
+
+    def stop(self) -> None:
+        """Ask the workers to stop and wait for the thread."""
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout=self._stop_timeout_s)
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._ready.set()
+        await asyncio.gather(*(w.run(self._stop) for w in self._workers))

@@ -70,7 +70,44 @@ class ZScoreDetector(Detector):
         self._stats.load(state)
 
 
-class LikelihoodDetector(Detector):
+class _StepDetector(Detector):
+    """A univariate detector defined by `_step(value, learn)`: the public methods around it."""
+
+    def _step(self, v: float, learn: bool) -> float:
+        raise NotImplementedError
+
+    def learn_one(self, x: Any) -> None:
+        """Update the state with one value (NaN/None: skipped)."""
+        v = _value(x)
+        if not math.isnan(v):
+            self._step(v, learn=True)
+
+    def score_one(self, x: Any) -> float:
+        """Anomaly score in [0, 1] of one value; the state is unchanged."""
+        v = _value(x)
+        if math.isnan(v):
+            return 0.0
+        return self._step(v, learn=False)
+
+    def score_learn_one(self, x: Any) -> float:
+        """Score, then learn, in a single pass."""
+        v = _value(x)
+        if math.isnan(v):
+            return 0.0
+        return self._step(v, learn=True)
+
+    def score_learn_many(self, xs: Sequence[Any] | np.ndarray) -> np.ndarray:
+        """The batch path: one loop over the values, same numbers as point by point."""
+        values = np.asarray(xs, dtype=float).tolist()
+        out = [0.0] * len(values)
+        step = self._step
+        for i, v in enumerate(values):
+            if v == v:  # not NaN
+                out[i] = step(v, True)
+        return np.asarray(out)
+
+
+class LikelihoodDetector(_StepDetector):
     """Surprise of a value against its recent past, turned into an anomaly likelihood (NAB-grade).
 
     Three stages, all O(1) per point:
@@ -172,36 +209,6 @@ class LikelihoodDetector(Detector):
             self.peak = score if score > peak else peak
         return out
 
-    def learn_one(self, x: Any) -> None:
-        """Update the state with one value (NaN/None: skipped)."""
-        v = _value(x)
-        if not math.isnan(v):
-            self._step(v, learn=True)
-
-    def score_one(self, x: Any) -> float:
-        """Anomaly score in [0, 1] of one value; the state is unchanged."""
-        v = _value(x)
-        if math.isnan(v):
-            return 0.0
-        return self._step(v, learn=False)
-
-    def score_learn_one(self, x: Any) -> float:
-        """Score, then learn, in a single pass."""
-        v = _value(x)
-        if math.isnan(v):
-            return 0.0
-        return self._step(v, learn=True)
-
-    def score_learn_many(self, xs: Sequence[Any] | np.ndarray) -> np.ndarray:
-        """The batch path: one tight loop over the values, same numbers as point by point."""
-        values = np.asarray(xs, dtype=float).tolist()
-        out = [0.0] * len(values)
-        step = self._step
-        for i, v in enumerate(values):
-            if v == v:  # not NaN
-                out[i] = step(v, True)
-        return np.asarray(out)
-
     def _get_state(self) -> dict[str, Any]:
         return {
             "n": self.n,
@@ -234,7 +241,7 @@ class LikelihoodDetector(Detector):
         self.peak = float(state["peak"])
 
 
-class RankDetector(Detector):
+class RankDetector(_StepDetector):
     """How exceptional a value is compared with everything this stream has shown so far.
 
     Three surprise features are computed per point from exponentially weighted statistics:
@@ -326,36 +333,6 @@ class RankDetector(Detector):
             self.prev = v
             self.n += 1
         return out
-
-    def learn_one(self, x: Any) -> None:
-        """Update the state with one value (NaN/None: skipped)."""
-        v = _value(x)
-        if not math.isnan(v):
-            self._step(v, learn=True)
-
-    def score_one(self, x: Any) -> float:
-        """Anomaly score in [0, 1] of one value; the state is unchanged."""
-        v = _value(x)
-        if math.isnan(v):
-            return 0.0
-        return self._step(v, learn=False)
-
-    def score_learn_one(self, x: Any) -> float:
-        """Score, then learn, in a single pass."""
-        v = _value(x)
-        if math.isnan(v):
-            return 0.0
-        return self._step(v, learn=True)
-
-    def score_learn_many(self, xs: Sequence[Any] | np.ndarray) -> np.ndarray:
-        """The batch path: one loop over the values, same numbers as point by point."""
-        values = np.asarray(xs, dtype=float).tolist()
-        out = [0.0] * len(values)
-        step = self._step
-        for i, v in enumerate(values):
-            if v == v:  # not NaN
-                out[i] = step(v, True)
-        return np.asarray(out)
 
     def _get_state(self) -> dict[str, Any]:
         return {
