@@ -1,0 +1,1 @@
+"""Spare parts inventory: locations, the stock ledger, reservations, reorder and requisitions."""
