@@ -103,6 +103,11 @@ class IngestPipeline:
         with self._ingest_lock:
             self.consumers.append(consumer)
 
+    def remove_consumer(self, consumer: BatchConsumer) -> None:
+        """Stop feeding `consumer` (no effect if it is not registered)."""
+        with self._ingest_lock:
+            self.consumers = [c for c in self.consumers if c is not consumer]
+
     def counters(self) -> PipelineCounters:
         """A consistent snapshot of the counters."""
         with self._counter_lock:
