@@ -1,0 +1,1 @@
+"""CMMS: serialised assets, work orders, PM plans, meters and reliability."""
