@@ -1,0 +1,626 @@
+"""Reliability from operating time: MTBF, MTTR and availability per machine and per component.
+
+Definitions (IEC 60050-192:2015 "Dependability", the successor of IEC 60050-191, and
+ISO 22400-2:2014 maintenance KPIs):
+
+- operating time: time the machine spent *executing* (OPC 40001-1 condition) in the period,
+  taken from the machine-state stream, not calendar days (IEC 60050-192-02-05 "operating
+  time"). Idle, setup, down, maintenance and unknown (no data) time are not operating time.
+- failure: a stop (a maximal run of consecutive known, non-executing states, exactly the
+  downtime events production derives; `production.oee.find_stops`) that
+    * is booked to a reason whose loss category is "breakdown", or
+    * has a corrective work order linked to it, or
+    * is not booked at all and contains the condition *down* (the machine reported itself
+      out of service).
+  A stop booked to another loss category (setup, planned, minor stop...) is not a failure,
+  and neither is time without data. Only failures that begin inside the period count.
+- TTR, time to restoration (IEC 60050-192-07-21): from the start of the failure stop to the
+  machine's return to a known non-stop state (its end), whole length, even past the period
+  end; a failure still going on counts up to now and is flagged.
+- TBF, operating time between failures (ISO 22400-2 element TBF): the operating time from
+  one failure to the next (the first from the period start).
+- MTBF = total operating time / number of failures (ISO 22400-2 KPI "mean operating time
+  between failures" MTBF = TBF / FE; IEC 60050-192-05-13 MOTBF).
+- MTTR = total time to restoration / number of failures (ISO 22400-2 KPI "mean time to
+  restoration" MTTR = TTR / FE; IEC 60050-192-07-23).
+- availability = MTBF / (MTBF + MTTR) (IEC 60050-192-08-02: inherent, steady-state
+  availability from the mean up and down times).
+
+A component (a serialised asset) gets the operating time of the machine while it was
+installed there, and the failures of that machine during the installation to which a
+corrective work order on that asset is linked.
+
+Everything is computed on numpy arrays for all machines at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ifactory.core.clock import from_datetime
+from ifactory.core.errors import NotFound
+from ifactory.maintenance.models import (
+    Asset,
+    AssetInstallation,
+    LabourEntry,
+    WorkOrder,
+    WorkOrderDowntime,
+)
+from ifactory.production import downtime as production_downtime
+from ifactory.production import oee
+from ifactory.production.models import DowntimeEvent
+from ifactory.stream.models import MachineStateInterval
+
+US = 1_000_000
+HOUR_US = 3600 * US
+FAILURE_LOSS = "breakdown"
+I64 = npt.NDArray[np.int64]
+# ISO 22400-2 distinguishes corrective maintenance time from preventive maintenance time
+# (corrective maintenance ratio CMR = CMT / (CMT + PMT)); improvement work is planned work.
+PLANNED_TYPES = ("preventive", "predictive", "inspection", "improvement")
+UNPLANNED_TYPES = ("corrective",)
+OPEN_STATES = ("requested", "approved", "scheduled", "in_progress", "on_hold")
+
+
+@dataclass(frozen=True)
+class StateArrays:
+    """State history of several machines, sorted by (machine index, start); unclipped."""
+
+    machine: I64
+    state: npt.NDArray[np.int8]
+    start: I64
+    end: I64
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+
+def load_states(
+    session: Session, *, machine_ids: Sequence[int], start_us: int, end_us: int, now_us: int
+) -> StateArrays:
+    """The machines' state intervals overlapping [start, end) in one query (open ends at now)."""
+    index = {m: i for i, m in enumerate(machine_ids)}
+    rows = session.execute(
+        select(
+            MachineStateInterval.machine_id,
+            MachineStateInterval.state,
+            MachineStateInterval.start_us,
+            MachineStateInterval.end_us,
+        )
+        .where(
+            MachineStateInterval.machine_id.in_(list(machine_ids)),
+            MachineStateInterval.start_us < end_us,
+            or_(MachineStateInterval.end_us.is_(None), MachineStateInterval.end_us > start_us),
+        )
+        .order_by(MachineStateInterval.machine_id, MachineStateInterval.start_us)
+    ).all()
+    codes = oee.STATE_CODES
+    machine = np.fromiter((index[r[0]] for r in rows), dtype=np.int64, count=len(rows))
+    state = np.fromiter(
+        (codes.get(r[1], oee.UNKNOWN) for r in rows), dtype=np.int8, count=len(rows)
+    )
+    start = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
+    end = np.fromiter(
+        (r[3] if r[3] is not None else max(now_us, r[2]) for r in rows),
+        dtype=np.int64,
+        count=len(rows),
+    )
+    order = np.lexsort((start, machine))
+    return StateArrays(machine[order], state[order], start[order], end[order])
+
+
+@dataclass(frozen=True)
+class StopArrays:
+    """Stops of all machines: machine index, start, end, first span, and whether 'down' occurs."""
+
+    machine: I64
+    start: I64
+    end: I64
+    first: I64
+    has_down: npt.NDArray[np.bool_]
+
+
+def find_stops(states: StateArrays) -> StopArrays:
+    """Maximal runs of contiguous non-executing known states per machine (as `oee.find_stops`)."""
+    n = len(states)
+    if n == 0:
+        z = np.zeros(0, dtype=np.int64)
+        return StopArrays(z, z, z, z, np.zeros(0, dtype=bool))
+    is_stop = (states.state != oee.EXECUTING) & (states.state != oee.UNKNOWN)
+    new = is_stop.copy()
+    contiguous = (states.start[1:] == states.end[:-1]) & (states.machine[1:] == states.machine[:-1])
+    new[1:] &= ~(is_stop[:-1] & contiguous)
+    group = np.cumsum(new) - 1
+    first = np.flatnonzero(new)
+    sel = np.flatnonzero(is_stop)
+    g = group[sel]
+    # Members of a stop are consecutive spans: its end is the end of its last member.
+    last = sel[np.r_[g[1:] != g[:-1], True]] if len(sel) else sel
+    down = np.bincount(g, weights=states.state[sel] == oee.DOWN, minlength=len(first))
+    return StopArrays(states.machine[first], states.start[first], states.end[last], first, down > 0)
+
+
+def _keys(machine: I64, start: I64, origin: int) -> I64:
+    # One int64 per (machine index, start): 46 bits of µs after `origin` cover 814 days.
+    offset: I64 = np.clip(start - np.int64(origin), 0, (1 << 46) - 1)
+    keys: I64 = (machine << np.int64(46)) | offset
+    return keys
+
+
+@dataclass(frozen=True)
+class Bookings:
+    """What the records say about stops: booked loss categories and linked corrective work."""
+
+    # (machine index, stop start) of stops booked to breakdown / to another loss category.
+    breakdown: list[tuple[int, int]] = field(default_factory=list)
+    other: list[tuple[int, int]] = field(default_factory=list)
+    corrective: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Result:
+    """Per machine (index order): operating hours, failures, TTR hours, and the failure list."""
+
+    operating_h: npt.NDArray[np.float64]
+    failures: I64
+    ttr_h: npt.NDArray[np.float64]
+    ongoing: npt.NDArray[np.bool_]
+    # One entry per failure (sorted by machine, start): machine index, start, end, TBF hours.
+    failure_machine: I64
+    failure_start: I64
+    failure_end: I64
+    tbf_h: npt.NDArray[np.float64]
+
+
+def compute(
+    states: StateArrays,
+    n_machines: int,
+    *,
+    start_us: int,
+    end_us: int,
+    now_us: int,
+    bookings: Bookings | None = None,
+) -> Result:
+    """Operating time, failures, TTR and TBF of every machine, vectorised."""
+    bookings = bookings or Bookings()
+    cs = np.clip(states.start, start_us, end_us)
+    ce = np.clip(states.end, start_us, end_us)
+    executing = states.state == oee.EXECUTING
+    op_us = np.where(executing, ce - cs, 0)
+    operating = np.bincount(states.machine, weights=op_us, minlength=n_machines)[:n_machines]
+    stops = find_stops(states)
+    origin = start_us - 366 * 86_400 * US
+    keys = _keys(stops.machine, stops.start, origin)
+
+    def member(pairs: list[tuple[int, int]]) -> npt.NDArray[np.bool_]:
+        if not pairs:
+            return np.zeros(len(keys), dtype=bool)
+        arr = np.array(pairs, dtype=np.int64)
+        return np.isin(keys, _keys(arr[:, 0], arr[:, 1], origin))
+
+    breakdown = member(bookings.breakdown)
+    other = member(bookings.other)
+    corrective = member(bookings.corrective)
+    failure = breakdown | corrective | (stops.has_down & ~other)
+    failure &= (stops.start >= start_us) & (stops.start < end_us)
+    f = np.flatnonzero(failure)
+    f_machine, f_start, f_end = stops.machine[f], stops.start[f], stops.end[f]
+    count = np.bincount(f_machine, minlength=n_machines)[:n_machines].astype(np.int64)
+    ttr = np.bincount(f_machine, weights=f_end - f_start, minlength=n_machines)[:n_machines]
+    # A failure whose stop reaches now (its open interval ends at now) is still going on.
+    still = np.zeros(n_machines, dtype=bool)
+    still[f_machine[f_end >= now_us]] = True
+    # TBF: operating time between consecutive failures (cumulative operating time at each start).
+    cum = np.concatenate(([0.0], np.cumsum(op_us, dtype=np.float64)))
+    at_fail = cum[stops.first[f]]
+    first_span = np.searchsorted(states.machine, np.arange(n_machines), side="left")
+    machine_base = cum[first_span]
+    prev = np.empty(len(f), dtype=np.float64)
+    if len(f):
+        same = np.r_[False, f_machine[1:] == f_machine[:-1]]
+        prev[:] = machine_base[f_machine]
+        prev[1:][same[1:]] = at_fail[:-1][same[1:]]
+    tbf = (at_fail - prev) / HOUR_US
+    return Result(
+        operating / HOUR_US,
+        count,
+        ttr / HOUR_US,
+        still,
+        f_machine,
+        f_start,
+        f_end,
+        tbf,
+    )
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """A value, or None with the reason it is not applicable."""
+
+    value: float | None
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"value": self.value, "reason": self.reason}
+
+
+def kpis(operating_h: float, failures: int, ttr_h: float) -> dict[str, Kpi]:
+    """MTBF, MTTR (hours) and availability from totals (formulas in the module docstring)."""
+    if failures == 0:
+        none = "not applicable: no failure in the period"
+        return {
+            "mtbf_h": Kpi(None, none),
+            "mttr_h": Kpi(None, none),
+            "availability": Kpi(None, none),
+        }
+    mtbf = operating_h / failures  # ISO 22400-2: MTBF = TBF / FE
+    mttr = ttr_h / failures  # ISO 22400-2: MTTR = TTR / FE
+    total = mtbf + mttr
+    # IEC 60050-192-08-02: availability = MTBF / (MTBF + MTTR)
+    avail = Kpi(mtbf / total) if total > 0 else Kpi(None, "not applicable: MTBF + MTTR is zero")
+    return {"mtbf_h": Kpi(mtbf), "mttr_h": Kpi(mttr), "availability": avail}
+
+
+# --- loading the records -----------------------------------------------------------------------
+
+
+def load_bookings(
+    session: Session, *, machine_ids: Sequence[int], start_us: int, end_us: int
+) -> tuple[Bookings, list[tuple[int, int, int | None, int]]]:
+    """Booked loss categories and corrective links of stops beginning in the period.
+
+    Also returns (machine id, stop start, asset id, work order id) of every corrective work
+    order linked to such a stop, for component attribution.
+    """
+    index = {m: i for i, m in enumerate(machine_ids)}
+    reasons = production_downtime.reason_tree(session)
+    breakdown: list[tuple[int, int]] = []
+    other: list[tuple[int, int]] = []
+    for mid, start, code in session.execute(
+        select(DowntimeEvent.machine_id, DowntimeEvent.start_us, DowntimeEvent.reason_code).where(
+            DowntimeEvent.machine_id.in_(list(machine_ids)),
+            DowntimeEvent.reason_code.is_not(None),
+            DowntimeEvent.start_us >= start_us,
+            DowntimeEvent.start_us < end_us,
+        )
+    ):
+        reason = reasons.get(code or "")
+        if reason is None or reason.loss is None:
+            continue
+        (breakdown if reason.loss == FAILURE_LOSS else other).append((index[mid], int(start)))
+    links = session.execute(
+        select(DowntimeEvent.machine_id, DowntimeEvent.start_us, WorkOrder.asset_id, WorkOrder.id)
+        .join(WorkOrderDowntime, WorkOrderDowntime.downtime_id == DowntimeEvent.id)
+        .join(WorkOrder, WorkOrder.id == WorkOrderDowntime.work_order_id)
+        .where(
+            WorkOrder.type == "corrective",
+            WorkOrder.state != "cancelled",
+            DowntimeEvent.machine_id.in_(list(machine_ids)),
+            DowntimeEvent.start_us >= start_us,
+            DowntimeEvent.start_us < end_us,
+        )
+    ).all()
+    corrective = [(index[r[0]], int(r[1])) for r in links]
+    detail = [(int(r[0]), int(r[1]), r[2], int(r[3])) for r in links]
+    return Bookings(breakdown, other, corrective), detail
+
+
+@dataclass(frozen=True)
+class MachineReliability:
+    """Reliability of one machine (or component) in a period."""
+
+    machine_id: int
+    operating_h: float
+    failures: int
+    ttr_h: float
+    mtbf_h: Kpi
+    mttr_h: Kpi
+    availability: Kpi
+    ongoing_failure: bool
+    tbf_h: list[float]
+    failure_starts_us: list[int]
+    asset_id: int | None = None
+    asset_code: str | None = None
+    unlinked_corrective_work_orders: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "machine_id": self.machine_id,
+            "asset_id": self.asset_id,
+            "operating_h": self.operating_h,
+            "failures": self.failures,
+            "ttr_h": self.ttr_h,
+            "mtbf_h": self.mtbf_h.as_dict(),
+            "mttr_h": self.mttr_h.as_dict(),
+            "availability": self.availability.as_dict(),
+            "ongoing_failure": self.ongoing_failure,
+            "tbf_h": self.tbf_h,
+            "failure_starts_us": self.failure_starts_us,
+            "unlinked_corrective_work_orders": self.unlinked_corrective_work_orders,
+        }
+
+
+def machines(
+    session: Session, *, machine_ids: Sequence[int], start_us: int, end_us: int, now_us: int
+) -> list[MachineReliability]:
+    """MTBF, MTTR and availability of each machine over [start_us, end_us)."""
+    end_us = min(end_us, now_us)
+    ids = list(machine_ids)
+    states = load_states(session, machine_ids=ids, start_us=start_us, end_us=end_us, now_us=now_us)
+    bookings, _ = load_bookings(session, machine_ids=ids, start_us=start_us, end_us=end_us)
+    res = compute(
+        states, len(ids), start_us=start_us, end_us=end_us, now_us=now_us, bookings=bookings
+    )
+    out = []
+    for i, mid in enumerate(ids):
+        sel = res.failure_machine == i
+        k = kpis(float(res.operating_h[i]), int(res.failures[i]), float(res.ttr_h[i]))
+        out.append(
+            MachineReliability(
+                machine_id=mid,
+                operating_h=float(res.operating_h[i]),
+                failures=int(res.failures[i]),
+                ttr_h=float(res.ttr_h[i]),
+                mtbf_h=k["mtbf_h"],
+                mttr_h=k["mttr_h"],
+                availability=k["availability"],
+                ongoing_failure=bool(res.ongoing[i]),
+                tbf_h=res.tbf_h[sel].tolist(),
+                failure_starts_us=res.failure_start[sel].tolist(),
+            )
+        )
+    return out
+
+
+def components(
+    session: Session,
+    *,
+    start_us: int,
+    end_us: int,
+    now_us: int,
+    asset_ids: Sequence[int] | None = None,
+    machine_id: int | None = None,
+) -> list[MachineReliability]:
+    """MTBF, MTTR and availability of serialised assets, from their installations in machines."""
+    end_us = min(end_us, now_us)
+    if asset_ids is not None:
+        for asset_id in asset_ids:
+            if session.get(Asset, asset_id) is None:
+                raise NotFound(f"no asset {asset_id}", loc=["query", "asset_id"])
+    query = select(AssetInstallation).order_by(
+        AssetInstallation.asset_id, AssetInstallation.installed_at
+    )
+    if asset_ids is not None:
+        query = query.where(AssetInstallation.asset_id.in_(list(asset_ids)))
+    if machine_id is not None:
+        query = query.where(AssetInstallation.machine_id == machine_id)
+    stays: dict[int, list[tuple[int, int, int]]] = {}
+    for inst in session.scalars(query):
+        s = max(from_datetime(inst.installed_at), start_us)
+        e = min(from_datetime(inst.removed_at) if inst.removed_at else now_us, end_us)
+        if e > s:
+            stays.setdefault(inst.asset_id, []).append((inst.machine_id, s, e))
+    if not stays:
+        return []
+    machine_ids = sorted({m for v in stays.values() for m, _, _ in v})
+    index = {m: i for i, m in enumerate(machine_ids)}
+    states = load_states(
+        session, machine_ids=machine_ids, start_us=start_us, end_us=end_us, now_us=now_us
+    )
+    bookings, links = load_bookings(
+        session, machine_ids=machine_ids, start_us=start_us, end_us=end_us
+    )
+    res = compute(
+        states, len(machine_ids), start_us=start_us, end_us=end_us, now_us=now_us, bookings=bookings
+    )
+    failure_key = {
+        (int(m), int(s)): int(e)
+        for m, s, e in zip(res.failure_machine, res.failure_start, res.failure_end, strict=True)
+    }
+    unlinked = _unlinked_corrective(session, list(stays), start_us, end_us)
+    codes = dict(
+        session.execute(select(Asset.id, Asset.code).where(Asset.id.in_(list(stays)))).all()
+    )
+    out = []
+    executing = states.state == oee.EXECUTING
+    for asset_id, asset_stays in stays.items():
+        operating_us = 0
+        ttr_us = 0
+        starts: list[int] = []
+        for mid, s, e in asset_stays:
+            i = index[mid]
+            sel = (states.machine == i) & executing
+            operating_us += int(
+                np.clip(
+                    np.minimum(states.end[sel], e) - np.maximum(states.start[sel], s), 0, None
+                ).sum()
+            )
+            for lm, lstart, lasset, _wo in links:
+                if lm == mid and lasset == asset_id and s <= lstart < e:
+                    end = failure_key.get((i, lstart))
+                    if end is not None and lstart not in starts:
+                        starts.append(lstart)
+                        ttr_us += end - lstart
+        k = kpis(operating_us / HOUR_US, len(starts), ttr_us / HOUR_US)
+        out.append(
+            MachineReliability(
+                machine_id=asset_stays[-1][0],
+                asset_id=asset_id,
+                asset_code=codes.get(asset_id),
+                operating_h=operating_us / HOUR_US,
+                failures=len(starts),
+                ttr_h=ttr_us / HOUR_US,
+                mtbf_h=k["mtbf_h"],
+                mttr_h=k["mttr_h"],
+                availability=k["availability"],
+                ongoing_failure=False,
+                tbf_h=[],
+                failure_starts_us=sorted(starts),
+                unlinked_corrective_work_orders=unlinked.get(asset_id, 0),
+            )
+        )
+    return out
+
+
+def _unlinked_corrective(
+    session: Session, asset_ids: list[int], start_us: int, end_us: int
+) -> dict[int, int]:
+    rows = session.execute(
+        select(WorkOrder.asset_id, WorkOrder.created_at)
+        .outerjoin(WorkOrderDowntime, WorkOrderDowntime.work_order_id == WorkOrder.id)
+        .where(
+            WorkOrder.asset_id.in_(asset_ids),
+            WorkOrder.type == "corrective",
+            WorkOrder.state != "cancelled",
+            WorkOrderDowntime.downtime_id.is_(None),
+        )
+    ).all()
+    out: dict[int, int] = {}
+    for asset_id, created_at in rows:
+        if asset_id is not None and start_us <= from_datetime(created_at) < end_us:
+            out[int(asset_id)] = out.get(int(asset_id), 0) + 1
+    return out
+
+
+# --- maintenance KPIs ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MaintenanceKpis:
+    """PM compliance, planned vs unplanned work, backlog and work-order age."""
+
+    pm_due: int
+    pm_on_time: int
+    pm_compliance: Kpi
+    planned_h: float
+    unplanned_h: float
+    planned_ratio: Kpi
+    backlog_count: int
+    backlog_estimated_h: float
+    backlog_without_estimate: int
+    mean_age_days: Kpi
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "pm_due": self.pm_due,
+            "pm_on_time": self.pm_on_time,
+            "pm_compliance": self.pm_compliance.as_dict(),
+            "planned_h": self.planned_h,
+            "unplanned_h": self.unplanned_h,
+            "planned_ratio": self.planned_ratio.as_dict(),
+            "backlog_count": self.backlog_count,
+            "backlog_estimated_h": self.backlog_estimated_h,
+            "backlog_without_estimate": self.backlog_without_estimate,
+            "mean_age_days": self.mean_age_days.as_dict(),
+        }
+
+
+def maintenance_kpis(
+    session: Session,
+    *,
+    start_us: int,
+    end_us: int,
+    now_us: int,
+    machine_ids: Sequence[int] | None = None,
+) -> MaintenanceKpis:
+    """Maintenance KPIs of a period (backlog and age: as of now).
+
+    - PM compliance: planned work orders (from a PM plan) due in the period, not cancelled,
+      completed by their due date / all of them.
+    - Planned vs unplanned: labour hours booked in the period on preventive, predictive,
+      inspection and improvement work versus corrective work; the planned ratio is
+      planned / (planned + unplanned), the complement of ISO 22400-2's corrective
+      maintenance ratio CMR = CMT / (CMT + PMT).
+    - Backlog: open work orders (requested to on hold) with their estimated hours.
+    - Mean work-order age: mean time since creation of the open work orders, in days.
+    """
+
+    def scoped(query: Any) -> Any:
+        return (
+            query
+            if machine_ids is None
+            else query.where(WorkOrder.machine_id.in_(list(machine_ids)))
+        )
+
+    pm = session.execute(
+        scoped(
+            select(WorkOrder.due_us, WorkOrder.completed_us).where(
+                WorkOrder.pm_plan_id.is_not(None),
+                WorkOrder.state != "cancelled",
+                WorkOrder.due_us >= start_us,
+                WorkOrder.due_us < end_us,
+            )
+        )
+    ).all()
+    due = np.array([r[0] for r in pm], dtype=np.int64)
+    done = np.array(
+        [r[1] if r[1] is not None else np.iinfo(np.int64).max for r in pm], dtype=np.int64
+    )
+    on_time = int((done <= due).sum())
+    compliance = (
+        Kpi(on_time / len(pm)) if pm else Kpi(None, "not applicable: no PM work due in the period")
+    )
+    labour = session.execute(
+        scoped(
+            select(
+                WorkOrder.type, LabourEntry.hours, LabourEntry.work_date, LabourEntry.entered_at
+            ).join(LabourEntry, LabourEntry.work_order_id == WorkOrder.id)
+        )
+    ).all()
+    planned_h = unplanned_h = 0.0
+    for wtype, hours, work_date, entered_at in labour:
+        at = _labour_at(work_date, entered_at)
+        if not (start_us <= at < end_us):
+            continue
+        if wtype in PLANNED_TYPES:
+            planned_h += float(hours)
+        elif wtype in UNPLANNED_TYPES:
+            unplanned_h += float(hours)
+    total = planned_h + unplanned_h
+    ratio = Kpi(planned_h / total) if total > 0 else Kpi(None, "not applicable: no labour booked")
+    backlog = session.execute(
+        scoped(
+            select(WorkOrder.estimated_hours, WorkOrder.created_at).where(
+                WorkOrder.state.in_(OPEN_STATES)
+            )
+        )
+    ).all()
+    est = [float(r[0]) for r in backlog if r[0] is not None]
+    ages = [(now_us - from_datetime(r[1])) / (86_400 * US) for r in backlog]
+    age = Kpi(float(np.mean(ages))) if ages else Kpi(None, "not applicable: no open work orders")
+    return MaintenanceKpis(
+        pm_due=len(pm),
+        pm_on_time=on_time,
+        pm_compliance=compliance,
+        planned_h=planned_h,
+        unplanned_h=unplanned_h,
+        planned_ratio=ratio,
+        backlog_count=len(backlog),
+        backlog_estimated_h=float(sum(est)),
+        backlog_without_estimate=len(backlog) - len(est),
+        mean_age_days=age,
+    )
+
+
+def _labour_at(work_date: str | None, entered_at: Any) -> int:
+    """When labour was worked: its work date (noon UTC), else when it was entered."""
+    if work_date:
+        from datetime import UTC, datetime
+
+        return from_datetime(datetime.fromisoformat(work_date).replace(hour=12, tzinfo=UTC))
+    return from_datetime(entered_at)
+
+
+def asset_ids_of(session: Session) -> list[int]:
+    """Every asset id (for the components view)."""
+    return [int(i) for i in session.scalars(select(Asset.id).order_by(Asset.id))]

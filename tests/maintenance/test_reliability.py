@@ -1,0 +1,247 @@
+"""MTBF, MTTR and availability from operating time against hand-computed state sequences; the
+failure definition; components; PM compliance, planned ratio, backlog and age."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from ifactory.core.clock import to_datetime
+from ifactory.maintenance import reliability
+from ifactory.maintenance import service as work_orders
+from ifactory.maintenance.models import Asset, AssetInstallation, LabourEntry, WorkOrderDowntime
+from ifactory.production import oee
+from ifactory.production.models import DowntimeEvent
+from tests.maintenance.pm_support import CNC1, CNC2, HOUR, MONDAY_06H_US, Env, env
+
+__all__ = ["env"]
+T0 = MONDAY_06H_US
+END = T0 + 100 * HOUR
+
+
+def h(x: float) -> int:
+    return T0 + int(x * HOUR)
+
+
+# cnc1, hours from T0 (period [0 h, 100 h)):
+#   0-20 executing            operating 20
+#  20-22 down                 failure 1 (not booked, the machine said "down"): TTR 2
+#  22-40 executing            operating 18
+#  40-41 setup                a stop, not a failure (no "down", not booked)
+#  41-60 executing            operating 19
+#  60-61 idle, 61-64 down     one stop with "down": failure 2, TTR 4 (from 60 h to 64 h)
+#  64-80 executing            operating 16
+#  80-81 unknown              no data: neither operating nor a failure
+#  81-90 executing            operating 9
+#  90-93 down, booked PLN-PM  planned: not a failure
+#  93-100 executing           operating 7
+# operating = 20 + 18 + 19 + 16 + 9 + 7 = 89 h; failures = 2; TTR = 2 + 4 = 6 h
+# MTBF = 89 / 2 = 44.5 h; MTTR = 6 / 2 = 3 h; availability = 44.5 / (44.5 + 3) = 0.936842...
+# TBF: 20 h (start to failure 1), 18 + 19 = 37 h (failure 1 to failure 2)
+CNC1_SPANS = [
+    ("executing", 0, 20),
+    ("down", 20, 22),
+    ("executing", 22, 40),
+    ("setup", 40, 41),
+    ("executing", 41, 60),
+    ("idle", 60, 61),
+    ("down", 61, 64),
+    ("executing", 64, 80),
+    ("unknown", 80, 81),
+    ("executing", 81, 90),
+    ("down", 90, 93),
+    ("executing", 93, 100),
+]
+# cnc2:
+#   0-10 executing            operating 10
+#  10-12 idle, booked BRK-ELEC failure (breakdown reason): TTR 2
+#  12-30 executing            operating 18
+#  30-31 idle + corrective WO failure (a corrective work order on the spindle is linked): TTR 1
+#  31-50 executing            operating 19
+#  50-   executing (open)     operating 50 until now (100 h)
+# operating = 97 h; failures = 2; TTR = 3 h; MTBF = 48.5 h; MTTR = 1.5 h
+CNC2_SPANS = [
+    ("executing", 0, 10),
+    ("idle", 10, 12),
+    ("executing", 12, 30),
+    ("idle", 30, 31),
+    ("executing", 31, 50),
+    ("executing", 50, None),
+]
+
+
+def _write(env: Env, key: str, spans: list[tuple[str, float, float | None]]) -> int:
+    mid = env.machine(key)
+    env.states(mid, [(s, h(a), None if b is None else h(b)) for s, a, b in spans])
+    return mid
+
+
+def _downtime(env: Env, machine_id: int, start: float, end: float, reason: str | None) -> int:
+    with env.db.session() as session:
+        event = DowntimeEvent(
+            machine_id=machine_id, start_us=h(start), end_us=h(end), reason_code=reason
+        )
+        session.add(event)
+        session.flush()
+        return event.id
+
+
+@pytest.fixture
+def plant(env: Env) -> Env:
+    cnc1 = _write(env, CNC1, CNC1_SPANS)
+    cnc2 = _write(env, CNC2, CNC2_SPANS)
+    _downtime(env, cnc1, 90, 93, "PLN-PM")
+    _downtime(env, cnc2, 10, 12, "BRK-ELEC")
+    stop = _downtime(env, cnc2, 30, 31, None)
+    with env.db.session() as session:
+        spindle = Asset(code="SP-1", name="Spindle", kind="spindle", machine_id=cnc2)
+        session.add(spindle)
+        session.flush()
+        session.add(
+            AssetInstallation(
+                asset_id=spindle.id,
+                machine_id=cnc2,
+                installed_at=to_datetime(h(20)),
+                installed_by="tech",
+            )
+        )
+        wo = work_orders.create_work_order(
+            session,
+            machine_id=cnc2,
+            type="corrective",
+            title="Spindle seized",
+            actor="operator",
+            asset_id=spindle.id,
+            now_us=h(30),
+        )
+        session.add(WorkOrderDowntime(work_order_id=wo.id, downtime_id=stop, linked_by="tech"))
+    env.clock.set(END)
+    return env
+
+
+def test_mtbf_mttr_per_machine_against_hand_computed_values(plant: Env) -> None:
+    ids = [plant.machine(CNC1), plant.machine(CNC2)]
+    with plant.db.session() as session:
+        got = reliability.machines(session, machine_ids=ids, start_us=T0, end_us=END, now_us=END)
+    one, two = got
+    assert one.operating_h == pytest.approx(89.0)
+    assert one.failures == 2
+    assert one.ttr_h == pytest.approx(6.0)
+    assert one.mtbf_h.value == pytest.approx(44.5)
+    assert one.mttr_h.value == pytest.approx(3.0)
+    assert one.availability.value == pytest.approx(44.5 / 47.5)
+    assert one.tbf_h == pytest.approx([20.0, 37.0])
+    assert one.failure_starts_us == [h(20), h(60)]
+
+    assert two.operating_h == pytest.approx(97.0)
+    assert two.failures == 2
+    assert two.mtbf_h.value == pytest.approx(48.5)
+    assert two.mttr_h.value == pytest.approx(1.5)
+    assert two.failure_starts_us == [h(10), h(30)]
+    assert not one.ongoing_failure and not two.ongoing_failure
+
+
+def test_a_component_gets_operating_time_and_failures_while_installed(plant: Env) -> None:
+    with plant.db.session() as session:
+        (spindle,) = reliability.components(session, start_us=T0, end_us=END, now_us=END)
+    # Installed at 20 h: operating 20-30 (10) + 31-50 (19) + 50-100 (50) = 79 h; one failure
+    # (30 h, linked through the corrective work order on the spindle), TTR 1 h. The 10 h
+    # breakdown happened before the spindle was fitted and is not the spindle's.
+    assert spindle.operating_h == pytest.approx(79.0)
+    assert spindle.failures == 1
+    assert spindle.mtbf_h.value == pytest.approx(79.0)
+    assert spindle.mttr_h.value == pytest.approx(1.0)
+    assert spindle.availability.value == pytest.approx(79 / 80)
+
+
+def test_no_failure_is_not_applicable_not_zero(plant: Env) -> None:
+    with plant.db.session() as session:
+        (one,) = reliability.machines(
+            session, machine_ids=[plant.machine(CNC1)], start_us=h(93), end_us=END, now_us=END
+        )
+    assert one.operating_h == pytest.approx(7.0)
+    assert one.failures == 0
+    assert one.mtbf_h.value is None and "no failure" in (one.mtbf_h.reason or "")
+
+
+def _arrays(rows: list[tuple[int, str, float, float]]) -> reliability.StateArrays:
+    return reliability.StateArrays(
+        np.array([r[0] for r in rows], dtype=np.int64),
+        np.array([oee.STATE_CODES[r[1]] for r in rows], dtype=np.int8),
+        np.array([h(r[2]) for r in rows], dtype=np.int64),
+        np.array([h(r[3]) for r in rows], dtype=np.int64),
+    )
+
+
+def test_period_edges_and_ongoing_failures() -> None:
+    # Machine 0: a failure that began before the period (at -1 h) is not counted, though its
+    # executing time inside is. Machine 1: a failure still going on at "now" (10 h) counts
+    # with TTR up to now and is flagged.
+    states = _arrays(
+        [
+            (0, "down", -1, 1),
+            (0, "executing", 1, 10),
+            (1, "executing", 0, 6),
+            (1, "down", 6, 10),
+        ]
+    )
+    res = reliability.compute(states, 2, start_us=T0, end_us=h(10), now_us=h(10))
+    assert res.operating_h.tolist() == pytest.approx([9.0, 6.0])
+    assert res.failures.tolist() == [0, 1]
+    assert res.ttr_h.tolist() == pytest.approx([0.0, 4.0])
+    assert res.ongoing.tolist() == [False, True]
+
+
+def test_maintenance_kpis(env: Env) -> None:
+    cnc1 = env.machine(CNC1)
+    wall_now = int(datetime.now(UTC).timestamp() * 1e6)
+    start, end = wall_now - 10 * 24 * HOUR, wall_now + 10 * 24 * HOUR
+    with env.db.session() as session:
+
+        def wo(kind: str, due: int | None, hours: float | None, pm: bool = True) -> int:
+            return work_orders.create_work_order(
+                session,
+                machine_id=cnc1,
+                type=kind,
+                title=kind,
+                actor="planner",
+                due_us=due,
+                pm_plan_id=1 if pm else None,
+                estimated_hours=hours,
+                state="scheduled",
+                now_us=wall_now,
+            ).id
+
+        on_time = wo("preventive", wall_now - 2 * HOUR, 2.0)
+        late = wo("preventive", wall_now - 5 * HOUR, 1.0)
+        wo("preventive", wall_now - HOUR, 3.0)  # due, still open
+        repair = wo("corrective", None, None, pm=False)
+        for wid, done in ((on_time, wall_now - 3 * HOUR), (late, wall_now - HOUR)):
+            for state in ("in_progress", "completed"):
+                work_orders.transition(session, work_order_id=wid, to=state, actor="t", now_us=done)
+        today = datetime.fromtimestamp(wall_now / 1e6, UTC).date().isoformat()
+        for wid, hours in ((on_time, 2.0), (late, 1.0), (repair, 1.0)):
+            session.add(
+                LabourEntry(
+                    work_order_id=wid,
+                    username="t",
+                    hours=hours,
+                    rate=50.0,
+                    work_date=today,
+                    entered_by="t",
+                )
+            )
+    with env.db.session() as session:
+        k = reliability.maintenance_kpis(
+            session, start_us=start, end_us=end, now_us=wall_now + 2 * 24 * HOUR
+        )
+    assert (k.pm_due, k.pm_on_time) == (3, 1)
+    assert k.pm_compliance.value == pytest.approx(1 / 3)
+    assert (k.planned_h, k.unplanned_h) == (pytest.approx(3.0), pytest.approx(1.0))
+    assert k.planned_ratio.value == pytest.approx(0.75)
+    assert k.backlog_count == 2  # the open PM job and the repair
+    assert k.backlog_estimated_h == pytest.approx(3.0)
+    assert k.backlog_without_estimate == 1
+    assert k.mean_age_days.value == pytest.approx(2.0, abs=0.01)
