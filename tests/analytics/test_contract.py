@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from ifactory.analytics.base import CheckpointError, Detector, registered, restore
-from ifactory.analytics.detectors import multivariate, univariate
+from ifactory.analytics.detectors import cadose, knncad, multivariate, univariate
 
 N = 600
 
@@ -21,8 +21,10 @@ FACTORIES: dict[str, Callable[[], Detector]] = {
     "zscore": lambda: univariate.ZScoreDetector(alpha=0.05, grace=10),
     "likelihood": lambda: univariate.LikelihoodDetector(grace=50, likelihood_alpha=0.01),
     "rank": lambda: univariate.RankDetector(history=300, cooldown=50, grace=50),
+    "knncad": lambda: knncad.KnnCadDetector(probation=120, dim=5, k=7),
+    "cadose": lambda: cadose.ContextOseDetector(min_value=-4.0, max_value=20.0, rest_period=30),
     "mahalanobis": lambda: multivariate.MahalanobisDetector(
-        grace=20, refit_every=25, drift_horizon=100
+        grace=20, refit_every=25, drift_horizon=100, drift_sd=[1.0, 0.5, 2.0]
     ),
 }
 MULTIVARIATE = {"mahalanobis"}

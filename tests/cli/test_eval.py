@@ -86,3 +86,22 @@ def test_eval_nab_scores_a_published_detectors_outputs_with_its_thresholds(tmp_p
     assert result.exit_code == 0, result.output
     lines = dict(line.split(": ", 1) for line in result.output.splitlines() if ": " in line)
     assert lines["nab_standard"].startswith("100.00 points (threshold 0.5")
+
+
+def test_eval_nab_runs_knncad_with_each_files_probationary_period(tmp_path: Path) -> None:
+    make_nab(tmp_path)
+    result = runner.invoke(app, ["eval", "nab", "--data", str(tmp_path), "--detector", "knncad"])
+    assert result.exit_code == 0, result.output
+    lines = dict(line.split(": ", 1) for line in result.output.splitlines() if ": " in line)
+    assert lines["nab_detector"].startswith("KnnCadDetector(")
+    # scored like any detector: a normalised score per profile with the threshold NAB chose
+    for profile in ("standard", "reward_low_FP_rate", "reward_low_FN_rate"):
+        assert "(threshold " in lines[f"nab_{profile}"]
+        assert -1000.0 < float(lines[f"nab_{profile}"].split()[0]) <= 100.0
+    assert lines["nab_detector_throughput_cpu"].endswith("(CPU time, one core)")
+
+
+def test_eval_nab_refuses_an_unknown_detector(tmp_path: Path) -> None:
+    make_nab(tmp_path)
+    result = runner.invoke(app, ["eval", "nab", "--data", str(tmp_path), "--detector", "nope"])
+    assert result.exit_code == 2 and "unknown detector" in result.output

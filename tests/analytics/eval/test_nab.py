@@ -113,3 +113,23 @@ def test_windows_must_fall_on_data_timestamps() -> None:
     ) == [(0, 1)]
     with pytest.raises(nab.NabDataError):
         nab.window_indices(ts, [["2020-01-01 00:01:00", "2020-01-01 00:05:00"]])
+
+
+def test_run_detector_per_file_builds_one_detector_per_file_with_the_file_at_hand() -> None:
+    from ifactory.analytics.detectors.knncad import KnnCadDetector
+
+    stamps = np.datetime64("2020-01-01") + np.arange(2000) * np.timedelta64(5, "m")
+    rng = np.random.default_rng(0)
+    files = [nab.NabFile(f"c/{n}.csv", stamps[:n], rng.normal(size=n), []) for n in (1000, 2000)]
+    seen: list[int] = []
+
+    def make(f: nab.NabFile) -> KnnCadDetector:
+        probation = int(nab.probationary_length(len(f.values)))
+        seen.append(probation)
+        return KnnCadDetector(probation=probation)
+
+    scores = nab.run_detector_per_file(files, make)
+    assert seen == [150, 300]
+    assert scores["c/1000.csv"][:149].tolist() == [0.0] * 149
+    assert scores["c/2000.csv"][:299].tolist() == [0.0] * 299
+    assert scores["c/2000.csv"][299:].max() > 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -49,3 +50,40 @@ def test_files_are_read_as_skab_writes_them(tmp_path: Path) -> None:
     assert f.name == "valve9/0.csv" and f.values.shape == (3, 8) and f.anomaly.tolist() == [0, 1, 0]
     with pytest.raises(skab.SkabDataError):
         skab.detect_file(f, skab.SkabSettings())
+
+
+def normal_run(n: int = 4600, seed: int = 5) -> skab.SkabFile:
+    """A normal-only recording: steady sensors, one that wanders slowly (like a thermocouple)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, len(skab.FEATURES)))
+    x[:, 5] += np.cumsum(rng.normal(0, 0.2, n))  # a random-walk drift
+    return skab.SkabFile("anomaly-free", x, np.zeros(n, dtype=int))
+
+
+def test_wander_is_large_for_a_drifting_sensor_and_near_zero_for_steady_ones() -> None:
+    w = skab.wander(normal_run(), scale=1.0)
+    assert len(w) == len(skab.FEATURES)
+    assert w[5] > 2.0
+    assert max(w[i] for i in range(len(w)) if i != 5) < 0.5
+
+
+def test_calibration_meets_the_false_alarm_target_on_the_normal_run_without_labels() -> None:
+    normal = normal_run()
+    settings = skab.calibrate(normal, target_far_pct=10.0)
+    assert settings.drift_sd is not None and settings.drift_sd[5] > settings.drift_sd[0]
+    assert skab.false_alarm_rate_on_normal(normal, settings) <= 10.0
+    # the next more sensitive factor would exceed the target (the most sensitive one is chosen)
+    k = skab.FACTOR_GRID.index(settings.factor)
+    if k > 0:
+        looser = replace(settings, factor=skab.FACTOR_GRID[k - 1])
+        assert skab.false_alarm_rate_on_normal(normal, looser) > 10.0
+
+
+def test_hysteresis_holds_the_alarm_through_a_fault_whose_score_dips() -> None:
+    f = synthetic(0)
+    # a fault that fades in and out below the rise level half of the time
+    f.values[700:900, 3] -= 6.0
+    f.values[700:900, 3] += 6.0 * (0.6 + 0.5 * np.sign(np.sin(np.arange(200) / 6.0)))
+    held = skab.evaluate([f], skab.SkabSettings(factor=2.0, release=0.3))
+    chattering = skab.evaluate([f], skab.SkabSettings(factor=2.0, release=1.0))
+    assert held.mar_pct < chattering.mar_pct

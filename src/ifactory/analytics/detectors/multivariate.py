@@ -35,6 +35,7 @@ class MahalanobisDetector(Detector):
         refit_every: int = 50,
         grace: int = 50,
         drift_horizon: float = 0.0,
+        drift_sd: Sequence[float] | None = None,
     ) -> None:
         if not 0.0 <= shrinkage <= 1.0:
             raise ValueError("shrinkage must be in [0, 1]")
@@ -49,6 +50,13 @@ class MahalanobisDetector(Detector):
         self.refit_every = refit_every
         self.grace = grace
         self.drift_horizon = drift_horizon
+        self.drift_sd = [float(v) for v in drift_sd] if drift_sd is not None else None
+        if (
+            self.drift_sd is not None
+            and self._features is not None
+            and len(self.drift_sd) != len(self._features)
+        ):
+            raise ValueError("drift_sd needs one value per feature")
         self._p = len(self._features) if self._features else 0
         self._init_arrays()
 
@@ -102,6 +110,13 @@ class MahalanobisDetector(Detector):
                 # is inflated by the drift the learnt slope predicts over `drift_horizon` samples.
                 slope = self.tx_comoment / self.t_m2
                 target = target + np.diag((slope * self.drift_horizon) ** 2)
+            if self.drift_sd is not None:
+                # Normal operation wanders further than a short training stretch shows: each
+                # feature's variance is widened by its expected wander, in its own SD units.
+                extra = np.asarray(self.drift_sd, dtype=float)
+                if len(extra) != self._p:
+                    raise ValueError("drift_sd needs one value per feature")
+                target = target + np.diag(extra**2 * np.diag(cov))
             self._inv = np.asarray(np.linalg.pinv(target), dtype=float)
             self.fitted_at = self.n
         return self._inv

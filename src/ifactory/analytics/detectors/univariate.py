@@ -241,6 +241,68 @@ class LikelihoodDetector(_StepDetector):
         self.peak = float(state["peak"])
 
 
+class _SortedWindow:
+    """A multiset of floats kept sorted in blocks: O(√n) insert/remove, count of values below x.
+
+    The blocks are sorted and each block's values are <= the next block's, so the values below
+    x are whole blocks (by their maxima) plus a bisection inside one block. The block layout
+    never changes a count, so a window rebuilt from the same values counts exactly alike.
+    """
+
+    LOAD = 512
+
+    def __init__(self, values: list[float] | None = None) -> None:
+        ordered = sorted(values or [])
+        self.blocks = [ordered[i : i + self.LOAD] for i in range(0, len(ordered), self.LOAD)]
+        self.maxes = [b[-1] for b in self.blocks]
+        self.sizes = [len(b) for b in self.blocks]
+        self.size = len(ordered)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def count_below(self, x: float) -> int:
+        """How many values are strictly below x."""
+        j = bisect_left(self.maxes, x)
+        if j == len(self.blocks):
+            return self.size
+        return sum(self.sizes[:j]) + bisect_left(self.blocks[j], x)
+
+    def add(self, x: float) -> None:
+        """Insert one value."""
+        if not self.blocks:
+            self.blocks, self.maxes, self.sizes, self.size = [[x]], [x], [1], 1
+            return
+        j = bisect_left(self.maxes, x)
+        if j == len(self.blocks):
+            j -= 1
+        block = self.blocks[j]
+        insort(block, x)
+        self.maxes[j] = block[-1]
+        self.sizes[j] += 1
+        self.size += 1
+        if self.sizes[j] > 2 * self.LOAD:
+            half = block[self.LOAD :]
+            del block[self.LOAD :]
+            self.blocks.insert(j + 1, half)
+            self.maxes[j] = block[-1]
+            self.maxes.insert(j + 1, half[-1])
+            self.sizes[j] = len(block)
+            self.sizes.insert(j + 1, len(half))
+
+    def remove(self, x: float) -> None:
+        """Remove one occurrence of a value that is present."""
+        j = bisect_left(self.maxes, x)
+        block = self.blocks[j]
+        del block[bisect_left(block, x)]
+        self.size -= 1
+        if block:
+            self.maxes[j] = block[-1]
+            self.sizes[j] -= 1
+        else:
+            del self.blocks[j], self.maxes[j], self.sizes[j]
+
+
 class RankDetector(_StepDetector):
     """How exceptional a value is compared with everything this stream has shown so far.
 
@@ -253,7 +315,7 @@ class RankDetector(_StepDetector):
     anything in the history, whatever the scale or noise of the tag, so one threshold fits
     every tag. A score that does not exceed the largest score of the previous `cooldown`
     points is multiplied by `repeat_damping`, so one event raises one alert.
-    Scores are 0 for the first `grace` points.
+    Scores are 0 for the first `grace` points, whose features are not kept in the history.
     Defaults were chosen on synthetic NAB-like files (benchmarks/nab_tune_synthetic.py), not on
     NAB's labels.
     """
@@ -264,8 +326,8 @@ class RankDetector(_StepDetector):
         self,
         alpha: float = 0.003,
         fast_alpha: float = 0.2,
-        history: int = 5000,
-        cooldown: int = 500,
+        history: int = 20000,
+        cooldown: int = 50,
         repeat_damping: float = 0.5,
         grace: int = 100,
     ) -> None:
@@ -287,51 +349,62 @@ class RankDetector(_StepDetector):
         self.prev = 0.0
         # Per feature: values in arrival order (to forget the oldest) and the same values sorted.
         self.fifo: list[deque[float]] = [deque(), deque(), deque()]
-        self.sorted: list[list[float]] = [[], [], []]
+        self.sorted = [_SortedWindow(), _SortedWindow(), _SortedWindow()]
         # Recent scores as (index, score) with decreasing scores: a sliding-window maximum.
         self.recent_max: list[tuple[int, float]] = []
 
-    def _features(self, v: float) -> tuple[float, float, float]:
-        sd = math.sqrt(self.var) + 1e-9 * (abs(self.mean) + 1.0)
-        return (abs(v - self.mean) / sd, abs(self.fast - self.mean) / sd, abs(v - self.prev) / sd)
-
     def _step(self, v: float, learn: bool) -> float:
-        if self.n == 0:
+        n = self.n
+        if n == 0:
             if learn:
                 self.n, self.mean, self.fast, self.prev = 1, v, v, v
             return 0.0
-        feats = self._features(v)
-        rank = 0.0
-        for f, srt in zip(feats, self.sorted, strict=True):
-            if srt:
-                r = bisect_left(srt, f) / len(srt)
-                if r > rank:
-                    rank = r
-        score = rank if self.n >= self.grace else 0.0
+        mean = self.mean
+        sd = math.sqrt(self.var) + 1e-9 * (abs(mean) + 1.0)
+        f0 = abs(v - mean) / sd
+        f1 = abs(self.fast - mean) / sd
+        f2 = abs(v - self.prev) / sd
+        s0, s1, s2 = self.sorted
+        size = len(s0)  # the three histories always hold the same number of values
+        if n >= self.grace and size:
+            rank = max(s0.count_below(f0), s1.count_below(f1), s2.count_below(f2)) / size
+            score = rank
+        else:
+            score = 0.0
         window = self.recent_max
         start = 0
-        while start < len(window) and window[start][0] <= self.n - self.cooldown:
+        horizon = n - self.cooldown
+        size_w = len(window)
+        while start < size_w and window[start][0] <= horizon:
             start += 1
-        recent = window[start][1] if start < len(window) else 0.0
-        out = score if score > recent else score * self.repeat_damping
+        out = score if start == size_w or score > window[start][1] else score * self.repeat_damping
         if learn:
-            for f, fifo, srt in zip(feats, self.fifo, self.sorted, strict=True):
-                if len(fifo) == self.history:
-                    old = fifo.popleft()
-                    del srt[bisect_left(srt, old)]
-                fifo.append(f)
-                insort(srt, f)
-            del window[:start]
+            # Features computed while the mean and variance are still warming up (the grace
+            # period) are inflated; kept, they would outrank real anomalies for `history` points.
+            if n >= self.grace:
+                q0, q1, q2 = self.fifo
+                if size == self.history:
+                    s0.remove(q0.popleft())
+                    s1.remove(q1.popleft())
+                    s2.remove(q2.popleft())
+                q0.append(f0)
+                q1.append(f1)
+                q2.append(f2)
+                s0.add(f0)
+                s1.add(f1)
+                s2.add(f2)
+            if start:
+                del window[:start]
             while window and window[-1][1] <= score:
                 window.pop()
-            window.append((self.n, score))
-            d = v - self.mean
+            window.append((n, score))
+            d = v - mean
             a = self.alpha
-            self.mean += a * d
+            self.mean = mean + a * d
             self.var = (1.0 - a) * (self.var + d * a * d)
             self.fast += self.fast_alpha * (v - self.fast)
             self.prev = v
-            self.n += 1
+            self.n = n + 1
         return out
 
     def _get_state(self) -> dict[str, Any]:
@@ -351,7 +424,7 @@ class RankDetector(_StepDetector):
         self.mean, self.var = float(state["mean"]), float(state["var"])
         self.fast, self.prev = float(state["fast"]), float(state["prev"])
         self.fifo = [deque(float(v) for v in f) for f in state["fifo"]]
-        self.sorted = [sorted(f) for f in self.fifo]
+        self.sorted = [_SortedWindow(list(f)) for f in self.fifo]
         self.recent_max = [
             (int(i), float(s))
             for i, s in zip(state["recent_index"], state["recent_score"], strict=True)

@@ -396,6 +396,18 @@ def load_results(root: Path, detector: str, files: Sequence[NabFile]) -> dict[st
     return out
 
 
+def run_detector_per_file(
+    files: Sequence[NabFile], make: Callable[[NabFile], object]
+) -> dict[str, np.ndarray]:
+    """Like `run_detector`, with a detector built for each file (NAB's runner hands every
+    detector the file's probationary period and value range; `make` may use them)."""
+    out: dict[str, np.ndarray] = {}
+    for f in files:
+        detector = make(f)
+        out[f.name] = np.asarray(detector.score_learn_many(f.values))  # type: ignore[attr-defined]
+    return out
+
+
 def run_detector(files: Sequence[NabFile], make: Callable[[], object]) -> dict[str, np.ndarray]:
     """Run a fresh univariate detector over each file, point by point, score before learning."""
     out: dict[str, np.ndarray] = {}

@@ -12,12 +12,13 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ifactory.analytics.base import restore
+from ifactory.analytics.detectors.alarm import HysteresisAlarm
 from ifactory.analytics.detectors.multivariate import MahalanobisDetector
 
 TRAIN_ROWS = 400
@@ -115,22 +116,32 @@ def load_anomaly_free(root: Path) -> SkabFile | None:
 
 @dataclass(frozen=True)
 class SkabSettings:
-    """Hyperparameters of the SKAB run; fixed before looking at any test label."""
+    """Hyperparameters of the SKAB run; fixed before looking at any test label.
+
+    The defaults were chosen on the anomaly-free run with synthetic faults injected
+    (benchmarks/skab_tune_synthetic.py), never on the labelled files.
+    """
 
     shrinkage: float = 0.1
-    smoothing: float = 0.1
+    smoothing: float = 0.3
     quantile: float = 0.99
     factor: float = 1.5
     # Samples the frozen model must hold without relearning; None: the file's test length.
     drift_horizon: float | None = None
+    # Per-feature wander of normal operation beyond the training stretch, in training SDs
+    # (learnt from anomaly-free.csv by `wander`); None: no widening.
+    drift_sd: tuple[float, ...] | None = None
+    # The alarm is held until the score falls below release × threshold (1.0: no hysteresis).
+    release: float = 0.5
 
 
 def detect_file(f: SkabFile, settings: SkabSettings) -> tuple[np.ndarray, np.ndarray, float]:
     """Train on the first 400 rows, then flag the test rows; returns (scores, flags, threshold).
 
     The threshold is taken from the training rows only: `factor` × the `quantile` of the
-    frozen model's smoothed in-sample scores (the UCL rule of SKAB's T² baseline).
-    The test rows go through the same point-by-point `score_learn_one` as online.
+    frozen model's smoothed in-sample scores (the UCL rule of SKAB's T² baseline); the flags
+    are the state of a hysteresis alarm on that threshold (`release`). The test rows go
+    through the same point-by-point `score_learn_one` and alarm as online.
     """
     if len(f.values) <= TRAIN_ROWS:
         raise SkabDataError(f"{f.name}: fewer than {TRAIN_ROWS + 1} rows")
@@ -142,6 +153,7 @@ def detect_file(f: SkabFile, settings: SkabSettings) -> tuple[np.ndarray, np.nda
         drift_horizon=float(len(f.values) - TRAIN_ROWS)
         if settings.drift_horizon is None
         else settings.drift_horizon,
+        drift_sd=settings.drift_sd,
     )
     train, test = f.values[:TRAIN_ROWS], f.values[TRAIN_ROWS:]
     detector.learn_many(train)
@@ -149,7 +161,8 @@ def detect_file(f: SkabFile, settings: SkabSettings) -> tuple[np.ndarray, np.nda
     train_scores = probe.score_learn_many(train)
     threshold = float(np.quantile(train_scores, settings.quantile)) * settings.factor
     scores = detector.score_learn_many(test)
-    return scores, (scores > threshold).astype(int), threshold
+    flags = HysteresisAlarm(threshold, settings.release).update_many(scores)
+    return scores, flags, threshold
 
 
 def evaluate(files: Sequence[SkabFile], settings: SkabSettings) -> BinaryMetrics:
@@ -172,33 +185,58 @@ def false_alarm_rate_on_normal(f: SkabFile, settings: SkabSettings) -> float:
     The anomaly-free run is one long recording; scoring 9,000 rows against its first 400 would
     measure hours of drift that no experiment file has, so it is cut like the experiments are.
     """
-    flags: list[np.ndarray] = []
-    for start in range(0, len(f.values) - CHUNK_ROWS + 1, CHUNK_ROWS):
-        chunk = SkabFile(
-            f.name, f.values[start : start + CHUNK_ROWS], f.anomaly[start : start + CHUNK_ROWS]
-        )
-        flags.append(detect_file(chunk, settings)[1])
-    if not flags:
-        raise SkabDataError(f"{f.name}: shorter than one chunk of {CHUNK_ROWS} rows")
+    flags = [detect_file(chunk, settings)[1] for chunk in _chunks(f)]
     return 100.0 * float(np.mean(np.concatenate(flags)))
 
 
-FACTOR_GRID = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
+# Threshold factors tried by `calibrate`: 1.0 to ~45 in 5 % steps.
+FACTOR_GRID = tuple(round(1.05**k, 4) for k in range(79))
+# How far beyond its measured wander each feature may drift (chosen on synthetic faults).
+WANDER_SCALE = 2.0
+
+
+def _chunks(f: SkabFile) -> list[SkabFile]:
+    out = [
+        SkabFile(f.name, f.values[s : s + CHUNK_ROWS], f.anomaly[s : s + CHUNK_ROWS])
+        for s in range(0, len(f.values) - CHUNK_ROWS + 1, CHUNK_ROWS)
+    ]
+    if not out:
+        raise SkabDataError(f"{f.name}: shorter than one chunk of {CHUNK_ROWS} rows")
+    return out
+
+
+def wander(normal: SkabFile, scale: float = WANDER_SCALE) -> tuple[float, ...]:
+    """Per-feature drift of normal operation after a 400-row training stretch, in training SDs.
+
+    On each experiment-sized chunk of the anomaly-free run: the mean of z² over the rows after
+    the first 400, z = (x - training mean) / training SD; the wander is sqrt(max(E z² - 1, 0))
+    (the excess over the noise the training rows already show), times `scale`.
+    """
+    z2: list[np.ndarray] = []
+    for c in _chunks(normal):
+        train = c.values[:TRAIN_ROWS]
+        sd = np.nanstd(train, axis=0)
+        sd = np.where(sd > 0, sd, 1.0)
+        z2.append(((c.values[TRAIN_ROWS:] - np.nanmean(train, axis=0)) / sd) ** 2)
+    excess = np.nanmean(np.concatenate(z2), axis=0) - 1.0
+    return tuple(float(v) for v in scale * np.sqrt(np.clip(excess, 0.0, None)))
 
 
 def calibrate(
-    normal: SkabFile, base: SkabSettings = SkabSettings(), target_far_pct: float = 10.0
+    normal: SkabFile,
+    base: SkabSettings = SkabSettings(),
+    target_far_pct: float = 10.0,
+    wander_scale: float = WANDER_SCALE,
 ) -> SkabSettings:
-    """The most sensitive threshold factor whose FAR on the normal-only run is at most the target.
+    """Learn the wander from the normal-only run, then the most sensitive factor with FAR <= target.
 
     Uses no anomaly label: only the anomaly-free recording, which SKAB provides for training.
+    `wander_scale` 0 turns the widening off.
     """
+    drift_sd = wander(normal, wander_scale) if wander_scale > 0 else None
+    with_wander = replace(base, drift_sd=drift_sd)
     for factor in FACTOR_GRID:
-        candidate = SkabSettings(
-            base.shrinkage, base.smoothing, base.quantile, factor, base.drift_horizon
-        )
+        candidate = replace(with_wander, factor=factor)
         if false_alarm_rate_on_normal(normal, candidate) <= target_far_pct:
             return candidate
-    return SkabSettings(
-        base.shrinkage, base.smoothing, base.quantile, FACTOR_GRID[-1], base.drift_horizon
-    )
+    return replace(with_wander, factor=FACTOR_GRID[-1])
