@@ -15,10 +15,13 @@ if TYPE_CHECKING:
 
 INSTALLERS: list[str] = [
     "ifactory.production.live:install",
+    "ifactory.maintenance.breakdowns:install",
+    "ifactory.maintenance.pm:install",
     "ifactory.connect.plc_install:install",
     "ifactory.connect.mqtt_install:install",
     "ifactory.connect.nats_ingest:install",
     "ifactory.quality.tagfeed:install",
+    "ifactory.stream.anomaly:install",
 ]
 
 

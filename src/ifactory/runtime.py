@@ -105,6 +105,9 @@ def build_demo(
     is still ingested directly.
     """
     from ifactory.auth import service as auth_service
+    from ifactory.inventory import demo as inventory_demo
+    from ifactory.maintenance import demo as maintenance_demo
+    from ifactory.maintenance import pm_demo
     from ifactory.production import demo as production_demo
     from ifactory.quality import demo as quality_demo
 
@@ -133,6 +136,10 @@ def build_demo(
     start = _resume_point(platform, clock.now_us())
     clock.set(start)
     quality_demo.seed(platform, production_demo.seed(platform))  # empty database: orders and lots
+    # Spare parts first: the maintenance demo links asset spare-parts lists by part number.
+    inventory_demo.seed(platform)
+    maintenance_demo.seed(platform)
+    pm_demo.seed(platform)
     # The machines make what the orders dispatched to them ask for, at the routings' cycle times
     # (read from the database, so a kept data directory resumes its own orders).
     schedule: dict[str, list[ScheduledRun]] = {}

@@ -69,9 +69,12 @@ def test_simulated_plant_over_mqtt(
     if mode == "sparkplug":
         publisher.stop()  # NDEATH: every simulated machine becomes unknown
         machines = [m.id for m in platform.registry.machines()]
+        # The tracker may already say unknown because the simulated data is minutes old
+        # (stale), so wait for the death's Bad_NoCommunication points themselves too.
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and any(
-            platform.tracker.current()[m][0].value != "unknown" for m in machines
+        while time.monotonic() < deadline and (
+            any(platform.tracker.current()[m][0].value != "unknown" for m in machines)
+            or not np.any(platform.store.latest().quality == BAD_NO_COMMUNICATION)
         ):
             time.sleep(0.1)
         assert {platform.tracker.current()[m][0].value for m in machines} == {"unknown"}

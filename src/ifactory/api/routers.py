@@ -31,6 +31,26 @@ def include_all(app: FastAPI) -> None:
     from ifactory.web import quality_pages
 
     app.include_router(quality_pages.router)
+    from ifactory.inventory import api as inventory_api
+    from ifactory.web import inventory_pages
+
+    app.include_router(inventory_api.router)
+    app.include_router(inventory_pages.router)
+    from ifactory.api import alerts
+    from ifactory.web import health_pages
+
+    app.include_router(alerts.router)
+    app.include_router(health_pages.router)
+    from ifactory.maintenance import api as maintenance_api
+    from ifactory.web import maintenance_pages
+
+    app.include_router(maintenance_api.router)
+    app.include_router(maintenance_pages.router)
+    from ifactory.maintenance import pm_api
+    from ifactory.web import pm_pages
+
+    app.include_router(pm_api.router)
+    app.include_router(pm_pages.router)
     from ifactory.web import pages
 
     pages.mount(app)

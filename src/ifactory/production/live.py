@@ -265,6 +265,18 @@ class _Service:
                 self.live.load(session, self.platform.clock.now_us())
         except Exception:
             log.exception("could not rebuild the live OEE from the state history")
+        # Stops that ended while no state change was being listened to (history ingested before
+        # the start, or a restart) become downtime events now, not at the machine's next change.
+        try:
+            downtime.sync(
+                self.platform.db,
+                machine_ids=[m.id for m in self.platform.registry.machines()],
+                now_us=self.platform.clock.now_us(),
+                registry=self.platform.registry,
+                store=self.platform.store,
+            )
+        except Exception:
+            log.exception("could not derive downtime events from the state history")
         self._unsubscribe.append(
             self.platform.bus.subscribe(MachineStateChanged.type, self.live.on_event)
         )
