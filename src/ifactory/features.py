@@ -22,6 +22,7 @@ INSTALLERS: list[str] = [
     "ifactory.connect.nats_ingest:install",
     "ifactory.quality.tagfeed:install",
     "ifactory.stream.anomaly:install",
+    "ifactory.analytics.prognostics.install:install",
 ]
 
 

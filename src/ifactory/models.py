@@ -6,6 +6,7 @@ from __future__ import annotations
 def import_all() -> None:
     """Import each domain's models module."""
     import ifactory.analytics.alert_models
+    import ifactory.analytics.prognostics.models
     import ifactory.auth.models
     import ifactory.core.audit
     import ifactory.core.outbox

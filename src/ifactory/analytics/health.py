@@ -1,8 +1,8 @@
 """Machine health: anomaly alerts, anomaly score and remaining useful life side by side, and risk.
 
-The RUL comes from the failure prediction (`analytics.prognostics`) when it is installed and
-its tables exist; otherwise the RUL parts are `None` and the pages say that no prediction is
-available, rather than failing.
+The RUL comes from the failure prediction (`analytics.prognostics`); a machine without an
+estimate (no model registered for its class yet) has `rul=None` and its page says that no
+prediction is available.
 
 Risk, for ranking machines plant-wide, is the largest of
 - the machine's anomaly score ratio over the last hour (1.0 = at its alert threshold), and
@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ifactory.analytics import alert_service
@@ -31,6 +30,7 @@ from ifactory.analytics.alert_schemas import (
     RulPointRead,
     ScorePoint,
 )
+from ifactory.analytics.prognostics import service as prognostics
 from ifactory.plant.registry import NodeInfo, PlantRegistry
 
 log = logging.getLogger(__name__)
@@ -64,25 +64,9 @@ class MachineRisk:
     risk: float
 
 
-def _prognostics() -> object | None:
-    try:
-        from ifactory.analytics.prognostics import service
-    except ImportError:
-        return None
-    return service
-
-
 def latest_rul(session: Session) -> dict[int, RulPoint] | None:
     """Machine id -> newest RUL estimate; None when the failure prediction is not available."""
-    service = _prognostics()
-    if service is None:
-        return None
-    try:
-        with session.begin_nested():
-            rows = service.latest_rul(session)  # type: ignore[attr-defined]
-    except SQLAlchemyError as exc:
-        log.debug("RUL estimates unavailable: %s", exc)
-        return None
+    rows = prognostics.latest_rul(session)
     return {
         int(r.machine_id): RulPoint(int(r.ts_us), r.rul_h, r.low_h, r.high_h, bool(r.alarm))
         for r in rows
@@ -93,17 +77,7 @@ def rul_history(
     session: Session, *, machine_id: int, start_us: int, end_us: int
 ) -> list[RulPoint] | None:
     """A machine's RUL estimates in [start_us, end_us); None when prediction is not available."""
-    service = _prognostics()
-    if service is None:
-        return None
-    try:
-        with session.begin_nested():
-            rows = service.rul_history(  # type: ignore[attr-defined]
-                session, machine_id=machine_id, start_us=start_us, end_us=end_us
-            )
-    except SQLAlchemyError as exc:
-        log.debug("RUL history unavailable: %s", exc)
-        return None
+    rows = prognostics.rul_history(session, machine_id=machine_id, start_us=start_us, end_us=end_us)
     return [RulPoint(int(r.ts_us), r.rul_h, r.low_h, r.high_h, bool(r.alarm)) for r in rows]
 
 

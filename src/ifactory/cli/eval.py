@@ -28,8 +28,10 @@ def register(app: typer.Typer) -> None:
     """Add the `eval` command group to the `ifactory` CLI."""
     # Imported here: these modules import `machine_lines` from this one.
     from ifactory.cli.eval_cmapss import cmapss_cmd
+    from ifactory.cli.eval_plant import plant_cmd
 
     eval_app.command("cmapss")(cmapss_cmd)
+    eval_app.command("plant")(plant_cmd)
     app.add_typer(eval_app, name="eval")
 
 

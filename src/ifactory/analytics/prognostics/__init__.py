@@ -1,0 +1,1 @@
+"""Failure prediction: remaining useful life per machine from historian features, with alarms."""
