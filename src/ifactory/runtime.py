@@ -104,6 +104,7 @@ def build_demo(
     the platform reads it through its connectors (see `attach_protocol_simulator`); the history
     is still ingested directly.
     """
+    from ifactory.analytics.prognostics import bootstrap as prognostics_bootstrap
     from ifactory.auth import service as auth_service
     from ifactory.inventory import demo as inventory_demo
     from ifactory.maintenance import demo as maintenance_demo
@@ -172,6 +173,10 @@ def build_demo(
             platform.tracker.tick(t)
         platform.relay.drain()
         log.info("simulated %.1f h of history", history_hours)
+    # Without registered failure-prediction models, first ones are trained in the background
+    # (low priority, seeds other than the demo's) once the platform starts; the estimator then
+    # back-fills RUL estimates from the start of this history.
+    prognostics_bootstrap.attach(platform, demo_seed=seed, backfill_from_us=start)
     return platform
 
 

@@ -5,7 +5,9 @@ Every `interval_s` (wall time) it processes the hours of data completed since it
 publishes `FailurePredicted` through the outbox. It uses the latest registered model of each
 machine class and picks up a newly registered version on its next run. After a restart it
 rebuilds the machines' histories from the historian and resumes after the newest stored
-estimate, with the alarm states that estimate recorded.
+estimate, with the alarm states that estimate recorded. On a first start (nothing stored) it
+estimates the newest complete hour, or, when `backfill_from_us` says where the data begins
+(the demo's history), every complete hour since then, so the RUL trend has data at once.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ class PrognosticsService:
         self.interval_s = interval_s
         self.policy = policy or AlarmPolicy()
         self.estimator: OnlineEstimator | None = None
+        # Where the data begins, when known (the demo's history): on a first start, estimates
+        # are back-filled from there (at most `KEEP_HOURS` back) so the RUL trend has data.
+        self.backfill_from_us: int | None = None
         self._model_ids: tuple[int, ...] = ()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -58,8 +63,15 @@ class PrognosticsService:
         now = self.platform.clock.now_us()
         newest_complete = (now - LAG_US) // HOUR_US - 1
         # Resume after the newest stored estimate (on a first start: estimate the newest complete
-        # hour at once), but never catch up more than the history kept.
-        resume = newest_complete - 1 if last_ts is None else last_ts // HOUR_US - 1
+        # hour at once, or every complete hour since `backfill_from_us`), but never catch up
+        # more than the history kept.
+        if last_ts is not None:
+            resume = last_ts // HOUR_US - 1
+        elif self.backfill_from_us is not None:
+            first_full_hour = -(-self.backfill_from_us // HOUR_US)
+            resume = min(newest_complete - 1, first_full_hour - 1)
+        else:
+            resume = newest_complete - 1
         resume = max(resume, newest_complete - KEEP_HOURS)
         estimator.warm_up(self.platform.store, now, until_hour=resume)
         for machine_id, (active, since) in alarms.items():
