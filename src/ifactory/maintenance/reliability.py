@@ -37,11 +37,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from ifactory.core.clock import from_datetime
@@ -62,6 +63,7 @@ US = 1_000_000
 HOUR_US = 3600 * US
 FAILURE_LOSS = "breakdown"
 I64 = npt.NDArray[np.int64]
+Pairs = Sequence[tuple[int, int]] | I64
 # ISO 22400-2 distinguishes corrective maintenance time from preventive maintenance time
 # (corrective maintenance ratio CMR = CMT / (CMT + PMT)); improvement work is planned work.
 PLANNED_TYPES = ("preventive", "predictive", "inspection", "improvement")
@@ -86,34 +88,72 @@ def load_states(
     session: Session, *, machine_ids: Sequence[int], start_us: int, end_us: int, now_us: int
 ) -> StateArrays:
     """The machines' state intervals overlapping [start, end) in one query (open ends at now)."""
-    index = {m: i for i, m in enumerate(machine_ids)}
-    rows = session.execute(
-        select(
-            MachineStateInterval.machine_id,
-            MachineStateInterval.state,
-            MachineStateInterval.start_us,
-            MachineStateInterval.end_us,
-        )
+    ids = [int(m) for m in machine_ids]
+    if not ids:
+        z = np.zeros(0, dtype=np.int64)
+        return StateArrays(z, np.zeros(0, dtype=np.int8), z, z)
+    msi = MachineStateInterval
+    # The state code and the open end (at now, never before the start) are computed by the
+    # database, so every column is a plain integer and the rows go straight into numpy.
+    state = case(
+        *((msi.state == name, code) for name, code in oee.STATE_CODES.items()),
+        else_=oee.UNKNOWN,
+    )
+    end = func.coalesce(msi.end_us, case((msi.start_us > now_us, msi.start_us), else_=now_us))
+    query = (
+        select(msi.machine_id, state, msi.start_us, end)
         .where(
-            MachineStateInterval.machine_id.in_(list(machine_ids)),
-            MachineStateInterval.start_us < end_us,
-            or_(MachineStateInterval.end_us.is_(None), MachineStateInterval.end_us > start_us),
+            msi.machine_id.in_(ids),
+            msi.start_us < end_us,
+            or_(msi.end_us.is_(None), msi.end_us > start_us),
         )
-        .order_by(MachineStateInterval.machine_id, MachineStateInterval.start_us)
-    ).all()
-    codes = oee.STATE_CODES
-    machine = np.fromiter((index[r[0]] for r in rows), dtype=np.int64, count=len(rows))
-    state = np.fromiter(
-        (codes.get(r[1], oee.UNKNOWN) for r in rows), dtype=np.int8, count=len(rows)
+        .order_by(msi.machine_id, msi.start_us)
     )
-    start = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
-    end = np.fromiter(
-        (r[3] if r[3] is not None else max(now_us, r[2]) for r in rows),
-        dtype=np.int64,
-        count=len(rows),
+    rows = _int_rows(session, query, 4)
+    machine = _indices(ids, rows[:, 0])
+    order = np.argsort(machine, kind="stable")  # rows come sorted by start within a machine
+    return StateArrays(
+        machine[order],
+        rows[order, 1].astype(np.int8),
+        np.ascontiguousarray(rows[order, 2]),
+        np.ascontiguousarray(rows[order, 3]),
     )
-    order = np.lexsort((start, machine))
-    return StateArrays(machine[order], state[order], start[order], end[order])
+
+
+def _indices(ids: Sequence[int], values: I64) -> I64:
+    """Position in `ids` of each value (every value is one of `ids`; the last one if repeated)."""
+    index = {m: i for i, m in enumerate(ids)}
+    keys = np.array(sorted(index), dtype=np.int64)
+    positions = np.array([index[int(k)] for k in keys], dtype=np.int64)
+    found: I64 = positions[np.searchsorted(keys, values)]
+    return found
+
+
+def _int_rows(session: Session, query: Any, width: int) -> I64:
+    """The rows of `query` as an (n, width) int64 array, through the driver's own cursor.
+
+    Every column must be a non-null integer and every parameter a plain int or str (no type
+    conversion is applied). No ORM or Row objects are built: the driver's tuples go straight
+    into numpy (psycopg: in binary format).
+    """
+    connection = session.connection()
+    compiled = query.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    params: Any = (
+        tuple(compiled.params[name] for name in compiled.positiontup)
+        if compiled.positional
+        else compiled.params
+    )
+    raw: Any = connection.connection.driver_connection
+    cursor = raw.cursor(binary=True) if connection.dialect.driver == "psycopg" else raw.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    flat = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=width * len(rows))
+    return flat.reshape(len(rows), width)
 
 
 @dataclass(frozen=True)
@@ -158,10 +198,11 @@ def _keys(machine: I64, start: I64, origin: int) -> I64:
 class Bookings:
     """What the records say about stops: booked loss categories and linked corrective work."""
 
-    # (machine index, stop start) of stops booked to breakdown / to another loss category.
-    breakdown: list[tuple[int, int]] = field(default_factory=list)
-    other: list[tuple[int, int]] = field(default_factory=list)
-    corrective: list[tuple[int, int]] = field(default_factory=list)
+    # (machine index, stop start) of stops booked to breakdown / to another loss category:
+    # pairs, or an (n, 2) int64 array as `load_bookings` reads them.
+    breakdown: Pairs = field(default_factory=list)
+    other: Pairs = field(default_factory=list)
+    corrective: Pairs = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -199,8 +240,8 @@ def compute(
     origin = start_us - 366 * 86_400 * US
     keys = _keys(stops.machine, stops.start, origin)
 
-    def member(pairs: list[tuple[int, int]]) -> npt.NDArray[np.bool_]:
-        if not pairs:
+    def member(pairs: Pairs) -> npt.NDArray[np.bool_]:
+        if len(pairs) == 0:
             return np.zeros(len(keys), dtype=bool)
         arr = np.array(pairs, dtype=np.int64)
         return np.isin(keys, _keys(arr[:, 0], arr[:, 1], origin))
@@ -280,22 +321,28 @@ def load_bookings(
     Also returns (machine id, stop start, asset id, work order id) of every corrective work
     order linked to such a stop, for component attribution.
     """
-    index = {m: i for i, m in enumerate(machine_ids)}
+    ids = [int(m) for m in machine_ids]
+    index = {m: i for i, m in enumerate(ids)}
     reasons = production_downtime.reason_tree(session)
-    breakdown: list[tuple[int, int]] = []
-    other: list[tuple[int, int]] = []
-    for mid, start, code in session.execute(
-        select(DowntimeEvent.machine_id, DowntimeEvent.start_us, DowntimeEvent.reason_code).where(
-            DowntimeEvent.machine_id.in_(list(machine_ids)),
-            DowntimeEvent.reason_code.is_not(None),
-            DowntimeEvent.start_us >= start_us,
-            DowntimeEvent.start_us < end_us,
+    losses = {code: r.loss for code, r in reasons.items() if r.loss is not None}
+    breakdown_codes = sorted(c for c, loss in losses.items() if loss == FAILURE_LOSS)
+    breakdown = other = np.zeros((0, 2), dtype=np.int64)
+    if ids and losses:
+        de = DowntimeEvent
+        is_breakdown = case((de.reason_code.in_(breakdown_codes), 1), else_=0)
+        rows = _int_rows(
+            session,
+            select(de.machine_id, de.start_us, is_breakdown).where(
+                de.machine_id.in_(ids),
+                de.reason_code.in_(sorted(losses)),
+                de.start_us >= start_us,
+                de.start_us < end_us,
+            ),
+            3,
         )
-    ):
-        reason = reasons.get(code or "")
-        if reason is None or reason.loss is None:
-            continue
-        (breakdown if reason.loss == FAILURE_LOSS else other).append((index[mid], int(start)))
+        pairs = np.column_stack((_indices(ids, rows[:, 0]), rows[:, 1]))
+        flag = rows[:, 2] == 1
+        breakdown, other = pairs[flag], pairs[~flag]
     links = session.execute(
         select(DowntimeEvent.machine_id, DowntimeEvent.start_us, WorkOrder.asset_id, WorkOrder.id)
         .join(WorkOrderDowntime, WorkOrderDowntime.downtime_id == DowntimeEvent.id)
