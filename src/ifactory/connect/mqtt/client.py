@@ -108,6 +108,8 @@ Handler = Callable[[Sequence[Message]], None]
 class _State:
     connected: threading.Event = field(default_factory=threading.Event)
     answered: threading.Event = field(default_factory=threading.Event)  # CONNACK, good or bad
+    subscribed: threading.Event = field(default_factory=threading.Event)  # every SUBACK back
+    pending: set[int] = field(default_factory=set)  # SUBSCRIBE packet ids not yet acknowledged
     error: Exception | None = None
     generation: int = 0
 
@@ -169,6 +171,7 @@ class MqttSession:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -195,10 +198,21 @@ class MqttSession:
         )
 
     def wait_connected(self, timeout: float = 10.0) -> None:
-        """Block until connected; raise the translated error if the broker refused or is away."""
+        """Block until connected and subscribed; raise the translated error if refused or away.
+
+        Waiting for the SUBACKs too means a message published after this returns is delivered:
+        the broker drops messages on topics nobody has subscribed to yet.
+        """
+        deadline = time.monotonic() + timeout
         self._state.answered.wait(timeout)
         if self._state.connected.is_set():
-            return
+            if self._state.subscribed.wait(max(0.0, deadline - time.monotonic())):
+                return
+            raise ConnectorUnavailable(
+                f"MQTT broker {self.options.host}:{self.options.port} did not acknowledge the "
+                f"subscriptions within {timeout:g} s",
+                loc=["mqtt"],
+            )
         if self._state.error is not None:
             raise self._state.error
         raise ConnectorUnavailable(
@@ -256,13 +270,34 @@ class MqttSession:
         self._state.error = None
         if not flags.session_present:
             log.info("%s: new session for client id %r", self.name, self.options.client_id)
+        self._state.subscribed.clear()
+        self._state.pending.clear()
         for topic in self.topics:
-            client.subscribe(topic, qos=self.options.qos)
+            _, mid = client.subscribe(topic, qos=self.options.qos)
+            if mid is not None:
+                self._state.pending.add(mid)
+        if not self._state.pending:
+            self._state.subscribed.set()
         self._state.connected.set()
         self._state.answered.set()
         log.info("%s: connected to %s:%d", self.name, self.options.host, self.options.port)
         if self.on_connected is not None:
             self.on_connected(self)
+
+    def _on_subscribe(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        for code in reason_codes:
+            if code.is_failure:
+                log.error("%s: the broker refused a subscription (%s)", self.name, code)
+        self._state.pending.discard(mid)
+        if not self._state.pending:
+            self._state.subscribed.set()
 
     def _on_disconnect(
         self,
@@ -273,6 +308,7 @@ class MqttSession:
         properties: Properties | None,
     ) -> None:
         self._state.connected.clear()
+        self._state.subscribed.clear()
         if not self._stop.is_set():
             log.warning("%s: disconnected (%s); reconnecting", self.name, reason)
 
