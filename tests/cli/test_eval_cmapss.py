@@ -42,6 +42,13 @@ def test_prints_per_seed_mean_sd_ensemble_and_the_machine(tmp_path: Path) -> Non
     assert "validation units" in lines["cmapss_protocol"]
     assert "cmapss_lightgbm_rmse" in lines
     assert "cmapss_validation_rmse" in lines and "validation RMSE" in result.output
+    # Test-like validation: 3 held-out units × 10 cuts, scored at the cut only.
+    assert "last cycle scored" in lines["cmapss_validation"]
+    assert "30 predictions per seed" in lines["cmapss_validation"]
+    assert "cmapss_validation_score" in lines
+    assert lines["cmapss_blend_weight"].startswith("0.4 cnn + 0.6 LightGBM")
+    for key in ("cmapss_blend_rmse", "cmapss_blend_ensemble_score", "cmapss_blend_validation_rmse"):
+        assert key in lines
 
 
 def test_missing_files_exit_with_a_clear_message(tmp_path: Path) -> None:

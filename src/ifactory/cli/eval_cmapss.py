@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import time
 from pathlib import Path
@@ -40,6 +41,13 @@ def cmapss_cmd(
     baseline: Annotated[
         bool, typer.Option(help="also train the LightGBM window-summary baseline per seed")
     ] = True,
+    boost_window: Annotated[
+        int, typer.Option(min=2, help="window (cycles) summarised by the LightGBM baseline")
+    ] = cmapss.BOOSTING_WINDOW,
+    blend_weight: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="network weight in the network + LightGBM blend row"),
+    ] = cmapss.BLEND_WEIGHT,
 ) -> None:
     """Train one RUL model per seed, score each test unit's last cycle (RMSE, PHM08), print the table."""
     if architecture not in ARCHITECTURES:
@@ -63,7 +71,8 @@ def cmapss_cmd(
     def report(seed: cmapss.SeedResult) -> None:
         console.print(
             f"seed {seed.seed}: RMSE {seed.rmse:.2f}, score {seed.score:.1f}, "
-            f"validation RMSE {seed.val_rmse:.2f} (best step {seed.best_epoch} of {seed.epochs_run}), "
+            f"validation RMSE {seed.val_rmse:.2f}, score {seed.val_score:.1f} "
+            f"(best step {seed.best_epoch} of {seed.epochs_run}), "
             f"{seed.seconds:.0f} s{' (stopped by the time budget)' if seed.stopped_by_time else ''}",
             highlight=False,
         )
@@ -81,28 +90,34 @@ def cmapss_cmd(
             console.print("LightGBM baseline, same seeds and splits:", highlight=False)
             boosted = cmapss.evaluate(
                 loaded,
-                config,
+                dataclasses.replace(config, window=boost_window),
                 list(range(seeds)),
                 protocol=protocol,
                 progress=report,
                 boosting=True,
             )
 
+    blended = cmapss.blend(result, boosted, blend_weight) if boosted is not None else None
     table = Table(
-        title=f"C-MAPSS {result.subset}: test set, last cycle of each unit, RUL capped at {config.cap:g}"
+        title=f"C-MAPSS {result.subset}: test set, last cycle of each unit, "
+        f"RUL capped at {protocol.score_cap:g}"
     )
-    for col in ("method", "RMSE", "PHM08 score", "validation RMSE", "source"):
+    for col in ("method", "RMSE", "PHM08 score", "validation RMSE", "validation score", "source"):
         table.add_column(col, justify="left" if col in ("method", "source") else "right")
     ours = [(f"iFactory {result.architecture}", result)]
     if boosted is not None:
         ours.append(("iFactory LightGBM baseline", boosted))
+    if blended is not None:
+        ours.append((f"iFactory {blend_weight:g} {result.architecture} + LightGBM", blended))
     for label, res in ours:
-        (r_mean, r_sd), (s_mean, s_sd), (v_mean, v_sd) = res.rmse, res.score, res.val_rmse
+        (r_mean, r_sd), (s_mean, s_sd) = res.rmse, res.score
+        (v_mean, v_sd), (vs_mean, vs_sd) = res.val_rmse, res.val_score
         table.add_row(
             f"{label}, single model",
             f"{r_mean:.2f} ± {r_sd:.2f}",
             f"{s_mean:.1f} ± {s_sd:.1f}",
             f"{v_mean:.2f} ± {v_sd:.2f}",
+            f"{vs_mean:.1f} ± {vs_sd:.1f}",
             f"this run, mean ± sd over {n} seeds",
         )
         table.add_row(
@@ -110,11 +125,12 @@ def cmapss_cmd(
             f"{res.ensemble_rmse:.2f}",
             f"{res.ensemble_score:.1f}",
             "",
+            "",
             f"this run, mean prediction of the {n} seeds",
         )
     for row in cmapss.load_published(data, result.subset):
         source = "published" if row.verified else "published (not re-verified)"
-        table.add_row(row.method, f"{row.rmse:.2f}", f"{row.score:.1f}", "", source)
+        table.add_row(row.method, f"{row.rmse:.2f}", f"{row.score:.1f}", "", "", source)
     console.print(table)
 
     lines = [
@@ -122,10 +138,15 @@ def cmapss_cmd(
         f"cmapss_units: {result.train_units} train, {result.test_units} test units",
         f"cmapss_regimes: {result.regimes} operating regimes (k-means on the settings, per-regime z-score)",
         f"cmapss_features: {len(result.features)} per cycle ({', '.join(result.features)})",
-        f"cmapss_model: {result.architecture}, {result.parameters} parameters, window {config.window} cycles",
+        f"cmapss_model: {result.architecture}, {result.parameters} parameters, window {config.window} cycles"
+        + (f"; LightGBM window {boost_window} cycles" if boosted is not None else ""),
         "cmapss_protocol: hyperparameters chosen on validation units "
         f"({protocol.validation_share:.0%} of the training units held out per seed, early stopping on them); "
         "no test label used for any choice",
+        f"cmapss_validation: test-like; each held-out unit cut {protocol.validation_cuts} times "
+        f"(history uniform in {protocol.min_history}..life-1 cycles, seeded), last cycle scored, "
+        f"RUL capped at {protocol.score_cap:g}; "
+        f"{len(result.seeds[0].val_truth)} predictions per seed (the test set has {result.test_units})",
     ]
     for s in result.seeds:
         lines += [
@@ -143,7 +164,9 @@ def cmapss_cmd(
         f"cmapss_ensemble_rmse: {result.ensemble_rmse:.3f} cycles (mean of {n} seeds' predictions)",
         f"cmapss_ensemble_score: {result.ensemble_score:.1f} points (mean of {n} seeds' predictions)",
         f"cmapss_validation_rmse: {result.val_rmse[0]:.3f} ± {result.val_rmse[1]:.3f} cycles "
-        "(all windows of the held-out training units; the selection figure)",
+        "(last cycle of the truncated held-out units; the selection figure)",
+        f"cmapss_validation_score: {result.val_score[0]:.1f} ± {result.val_score[1]:.1f} points "
+        f"(sum over {len(result.seeds[0].val_truth)} truncations per seed)",
         f"cmapss_rmse_uncapped_truth: {sum(uncapped_rmse) / n:.3f} cycles (true RUL not capped)",
         f"cmapss_score_uncapped_truth: {sum(uncapped_score) / n:.1f} points (true RUL not capped)",
         f"cmapss_train_time_mean: {sum(s.seconds for s in result.seeds) / n:.1f} s per seed "
@@ -158,7 +181,22 @@ def cmapss_cmd(
             f"cmapss_lightgbm_ensemble_rmse: {boosted.ensemble_rmse:.3f} cycles",
             f"cmapss_lightgbm_ensemble_score: {boosted.ensemble_score:.1f} points",
             f"cmapss_lightgbm_validation_rmse: {boosted.val_rmse[0]:.3f} ± {boosted.val_rmse[1]:.3f} cycles",
+            f"cmapss_lightgbm_validation_score: {boosted.val_score[0]:.1f} ± {boosted.val_score[1]:.1f} points",
             f"cmapss_lightgbm_train_time_mean: {sum(s.seconds for s in boosted.seeds) / n:.1f} s per seed",
+        ]
+    if blended is not None:
+        (c_rmse, c_rmse_sd), (c_score, c_score_sd) = blended.rmse, blended.score
+        lines += [
+            f"cmapss_blend_weight: {blend_weight:g} {result.architecture} + "
+            f"{1 - blend_weight:g} LightGBM, per seed (same split)",
+            "cmapss_selected: the blend (default weights chosen on the test-like validation "
+            "figure; see docs/eval-cmapss.md)",
+            f"cmapss_blend_rmse: {c_rmse:.3f} ± {c_rmse_sd:.3f} cycles (single blend, {n} seeds)",
+            f"cmapss_blend_score: {c_score:.1f} ± {c_score_sd:.1f} points (single blend, {n} seeds)",
+            f"cmapss_blend_ensemble_rmse: {blended.ensemble_rmse:.3f} cycles",
+            f"cmapss_blend_ensemble_score: {blended.ensemble_score:.1f} points",
+            f"cmapss_blend_validation_rmse: {blended.val_rmse[0]:.3f} ± {blended.val_rmse[1]:.3f} cycles",
+            f"cmapss_blend_validation_score: {blended.val_score[0]:.1f} ± {blended.val_score[1]:.1f} points",
         ]
     for line in [*lines, *machine_lines()]:
         typer.echo(line)

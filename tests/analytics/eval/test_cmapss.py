@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -11,8 +12,10 @@ import pytest
 from ifactory.analytics.eval.cmapss import (
     CmapssResult,
     SeedResult,
+    blend,
     load_published,
     split_units,
+    truncated_validation,
 )
 
 
@@ -74,3 +77,41 @@ def test_without_a_csv_fd001_falls_back_to_the_issue_figures(tmp_path: Path) -> 
     rows = load_published(tmp_path, "FD001")
     assert rows[-1].rmse == 11.43 and rows[-1].score == 203.15
     assert load_published(tmp_path, "FD004") == []
+
+
+def test_truncated_validation_scores_the_last_cycle_of_random_cuts_like_the_test_set() -> None:
+    # One feature = the cycle number, so each window's last value says where the cut is.
+    units = [np.arange(1, n + 1, dtype=float)[:, None] for n in (200, 150, 40)]
+    x, y = truncated_validation(units, 30, cuts=10, seed=3, cap=125.0, min_history=31)
+    assert x.shape == (30, 30, 1) and y.shape == (30,)
+    lives = np.repeat([200, 150, 40], 10)
+    observed = x[:, -1, 0]
+    assert np.all(observed >= 31) and np.all(observed <= lives - 1)
+    assert np.array_equal(y, np.minimum(lives - observed, 125.0))  # RUL at the cut, capped
+    assert len(set(observed[:10])) > 1  # several distinct cuts per unit
+    again, _ = truncated_validation(units, 30, cuts=10, seed=3, cap=125.0, min_history=31)
+    other, _ = truncated_validation(units, 30, cuts=10, seed=4, cap=125.0, min_history=31)
+    assert np.array_equal(again, x) and not np.array_equal(other, x)
+    with pytest.raises(ValueError):
+        truncated_validation(units, 30, cuts=0, seed=0)
+
+
+def test_blend_mixes_the_two_models_per_seed_on_test_and_validation() -> None:
+    truth = np.array([50.0, 100.0])
+
+    def result(offset: float, architecture: str) -> CmapssResult:
+        seed = dataclasses.replace(
+            _seed(0, list(truth + offset), truth),
+            val_predictions=np.array([20.0 + offset]),
+            val_truth=np.array([20.0]),
+        )
+        return CmapssResult("FD001", 2, 2, 1, ["s2"], architecture, 10, truth, [seed])
+
+    early, late = result(-10.0, "cnn"), result(10.0, "lightgbm")
+    mixed = blend(early, late, 0.5)
+    assert mixed.rmse[0] == pytest.approx(0.0) and mixed.val_rmse[0] == pytest.approx(0.0)
+    quarter = blend(early, late, 0.25)  # 0.25·(−10) + 0.75·(+10) = +5 cycles late
+    assert quarter.rmse[0] == pytest.approx(5.0) and quarter.val_rmse[0] == pytest.approx(5.0)
+    assert quarter.val_score[0] == pytest.approx(math.expm1(0.5))
+    with pytest.raises(ValueError):
+        blend(early, late, 1.5)

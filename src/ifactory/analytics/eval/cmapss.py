@@ -1,25 +1,33 @@
 """NASA C-MAPSS RUL evaluation protocol: train per seed, score each test unit's last cycle.
 
-Protocol (fixed before any test label was read, hyperparameters chosen on validation units):
+Protocol (hyperparameters chosen on validation units only; the full log is docs/eval-cmapss.md):
 - per seed s, the training units are split at random (seed-dependent) into 80 % fit units and
   20 % validation units; the normaliser (regimes, sensors, per-regime z-score) is fitted on the
-  fit units, the network trains on their windows with the piecewise-linear target capped at
-  125 cycles, and the epoch with the lowest validation RMSE is kept (early stopping);
+  fit units, the model trains on their windows with the piecewise-linear target capped at
+  125 cycles;
+- validation mirrors the test set: NASA truncated each test unit at a random cycle and scores
+  only its last cycle, so each validation unit is cut `VALIDATION_CUTS` (10) times, the observed
+  history drawn uniformly from 31 cycles (the shortest FD001 test history) to life − 1 (seeded
+  by s), and only the window ending at the cut is scored: RMSE and PHM08 score against the RUL at
+  the cut, capped at 125. This figure drives early stopping (network epochs, LightGBM rounds)
+  and every model choice. (The earlier all-windows validation RMSE, ~10.4 against ~13.3 on
+  test, over-weighted long healthy stretches and the easy end of life.)
 - the test set is scored at each unit's last cycle: RMSE and the PHM08 score against the true
-  RUL of `RUL_FDxxx.txt`, capped at the same 125 cycles as the target (as the compared papers
-  do); the uncapped figures are reported too;
+  RUL of `RUL_FDxxx.txt`, capped at the same 125 cycles (as the compared papers do); the
+  uncapped figures are reported too;
 - single-model figures are mean ± sample standard deviation over the seeds; the ensemble is
-  the mean of the seeds' predictions, a separate, clearly labelled row.
+  the mean of the seeds' predictions, a separate, clearly labelled row; the blend is, per seed,
+  `BLEND_WEIGHT` × the network + the rest × LightGBM (same split, so same validation cuts).
 
-How the defaults were chosen (FD001, validation units only; RMSE over all validation windows,
-and over 10 random truncations per validation unit, the test-like figure): a 1-D CNN beat a
-small transformer encoder (12.0 vs 14.1 validation RMSE, at a quarter of the training time);
-causal exponential smoothing of the inputs (α 0.3: 14.4 → 13.0) and the cycle count as an
-input (→ 12.0) helped; α 0.2 and window 40 did best (10.9–11.0; window 50 tied at higher
-cost). Padding short histories into the training windows (`first_window_end` 1) cut the
-RMSE on histories of 10–39 cycles (12.6 → 6.0 on one split) for a slightly worse
-truncation RMSE (10.9 → 11.2, mean of two splits); it is kept because online prediction on a
-young machine needs it.
+Selected on the test-like validation figure (FD001, 5 seeds; log in docs/eval-cmapss.md): the
+1-D CNN on 40-cycle windows (α 0.2 smoothing, cycle count input, cap 125) blended 0.4 / 0.6
+with LightGBM on 50-cycle window summaries: validation RMSE 9.34 ± 1.59 and PHM08 score
+261.4 ± 89.8 over 200 cuts (about 131 per 100 predictions), against 10.76 (CNN alone) and
+9.85 (LightGBM alone). With 20 validation units per seed the seed-to-seed spread (±1.6 RMSE)
+is larger than most differences between settings, so small gaps are not significant.
+The test set was then scored once with this selection: 12.04 ± 0.27 RMSE / 227.3 ± 19.7
+score (5-seed ensemble 11.81 / 216.3), short of the 11.5 / 200 goal (full output in the doc;
+the FD001 test set had been scored 3 times before, while the earlier defaults were set).
 """
 
 from __future__ import annotations
@@ -39,9 +47,19 @@ from ifactory.analytics.rul.config import TrainConfig
 from ifactory.analytics.rul.features import FeatureSpec
 from ifactory.analytics.rul.metrics import phm08_score, rmse
 from ifactory.analytics.rul.preprocess import Normaliser, fit_normaliser
-from ifactory.analytics.rul.windows import last_window, training_windows
+from ifactory.analytics.rul.windows import last_window, sliding_windows, training_windows
 
 VALIDATION_SHARE = 0.2
+# Test-like validation: each held-out unit is cut this many times, like NASA's test units.
+VALIDATION_CUTS = 10
+# The shortest observed history of an FD001 test unit is 31 cycles; cuts leave at least this.
+MIN_HISTORY = 31
+# The truth is capped at the training target's cap when scoring (as the compared papers do).
+SCORE_CAP = 125.0
+# Chosen on the test-like validation figure (see the log above): LightGBM summarises 50-cycle
+# windows, the network 40; the blend takes 0.4 of the network and 0.6 of LightGBM.
+BOOSTING_WINDOW = 50
+BLEND_WEIGHT = 0.4
 
 # Published last-cycle test results on FD001 (RMSE / PHM08 score), as quoted in issue 6; the
 # full four-subset table is read from cmapss_published_results.csv when the data folder has it.
@@ -60,12 +78,19 @@ class Protocol:
 
     features: FeatureSpec = field(default_factory=FeatureSpec)
     validation_share: float = VALIDATION_SHARE
+    validation_cuts: int = VALIDATION_CUTS
+    min_history: int = MIN_HISTORY
+    score_cap: float = SCORE_CAP
     cap_test_truth: bool = True
 
 
 @dataclass(frozen=True)
 class SeedResult:
-    """One seed's model scored on the test set (epochs are boosting rounds for LightGBM)."""
+    """One seed's model scored on the test set (epochs are boosting rounds for LightGBM).
+
+    `val_rmse` / `val_score` are the test-like validation figures: last cycle of the truncated
+    held-out training units (see `truncated_validation`).
+    """
 
     seed: int
     rmse: float
@@ -78,6 +103,9 @@ class SeedResult:
     seconds: float
     stopped_by_time: bool
     predictions: np.ndarray
+    val_score: float = 0.0
+    val_predictions: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    val_truth: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass(frozen=True)
@@ -103,6 +131,7 @@ class CmapssResult:
     parameters: int
     true_rul: np.ndarray
     seeds: list[SeedResult]
+    true_rul_uncapped: np.ndarray | None = None
 
     def _mean_sd(self, values: Sequence[float]) -> tuple[float, float]:
         return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
@@ -119,8 +148,13 @@ class CmapssResult:
 
     @property
     def val_rmse(self) -> tuple[float, float]:
-        """RMSE on the held-out training units (the model-selection figure), mean and sd over seeds."""
+        """Test-like validation RMSE (the model-selection figure), mean and sd over seeds."""
         return self._mean_sd([s.val_rmse for s in self.seeds])
+
+    @property
+    def val_score(self) -> tuple[float, float]:
+        """Test-like validation PHM08 score, mean and sd over seeds."""
+        return self._mean_sd([s.val_score for s in self.seeds])
 
     @property
     def ensemble_predictions(self) -> np.ndarray:
@@ -149,8 +183,122 @@ def split_units(n_units: int, share: float, seed: int) -> tuple[np.ndarray, np.n
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
+def truncated_validation(
+    units: Sequence[np.ndarray],
+    window: int,
+    *,
+    cuts: int,
+    seed: int,
+    cap: float = SCORE_CAP,
+    min_history: int = MIN_HISTORY,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Test-like validation set: each run-to-failure unit cut `cuts` times, its last window scored.
+
+    As NASA built the test set (a unit's series ends some time before failure), the observed
+    history of each cut is drawn uniformly from min_history … cycles − 1 (seeded); the target is
+    the RUL at the cut, capped at `cap`. Features are causal, so the window ending at the cut
+    of the full unit is exactly the last window of the truncated unit.
+    """
+    if cuts < 1:
+        raise ValueError("at least one cut per validation unit")
+    if not units:
+        raise ValueError("no validation units")
+    rng = np.random.default_rng(20_000 + seed)
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    for features in units:
+        cycles = len(features)
+        low = min(max(1, min_history), max(1, cycles - 1))
+        high = max(low, cycles - 1)
+        observed = rng.integers(low, high + 1, size=cuts)  # cycles seen before the cut
+        windows = sliding_windows(features, window, first_end=1)  # window i ends at cycle i+1
+        xs.append(windows[observed - 1])
+        ys.append(np.minimum(cycles - observed, cap).astype(float))
+    return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.float32)
+
+
 def _features(units: Sequence[Unit], spec: FeatureSpec, normaliser: Normaliser) -> list[np.ndarray]:
     return [spec.build(u, normaliser) for u in units]
+
+
+@dataclass
+class FittedSeed:
+    """One seed's trained model, its normaliser and its test-like validation record."""
+
+    model: Any
+    normaliser: Normaliser
+    val_predictions: np.ndarray
+    val_truth: np.ndarray
+    best_epoch: int
+    epochs_run: int
+    parameters: int
+    stopped_by_time: bool
+    seconds: float
+
+    @property
+    def val_rmse(self) -> float:
+        """RMSE at the last cycle of the truncated validation units."""
+        return rmse(self.val_predictions, self.val_truth)
+
+    @property
+    def val_score(self) -> float:
+        """PHM08 score at the last cycle of the truncated validation units."""
+        return phm08_score(self.val_predictions, self.val_truth)
+
+
+def fit_seed(
+    subset: CmapssSubset,
+    config: TrainConfig,
+    seed: int,
+    *,
+    protocol: Protocol | None = None,
+    boosting: bool = False,
+) -> FittedSeed:
+    """Split, normalise, train with early stopping on the test-like validation set; no test label read."""
+    protocol = protocol or Protocol()
+    fit_idx, val_idx = split_units(len(subset.train), protocol.validation_share, seed)
+    fit_units = [subset.train[i] for i in fit_idx]
+    val_units = [subset.train[i] for i in val_idx]
+    normaliser = fit_normaliser(fit_units, seed=seed)
+    spec = protocol.features
+    x, y = training_windows(
+        _features(fit_units, spec, normaliser),
+        config.window,
+        cap=config.cap,
+        first_end=config.first_window_end,
+    )
+    vx, vy = truncated_validation(
+        _features(val_units, spec, normaliser),
+        config.window,
+        cuts=protocol.validation_cuts,
+        seed=seed,
+        cap=protocol.score_cap,
+        min_history=protocol.min_history,
+    )
+    model: Any
+    if boosting:
+        from ifactory.analytics.rul.boosting import train_boosted
+
+        model = train_boosted(x, y, vx, vy, config, seed=seed)
+        best, run, parameters = model.best_iteration, model.rounds, 0
+        stopped_by_time = False
+    else:
+        from ifactory.analytics.rul.train import train_rul  # PyTorch, loaded lazily
+
+        model = train_rul(x, y, vx, vy, config, seed=seed)
+        best, run, parameters = model.best_epoch, model.epochs_run, model.parameters
+        stopped_by_time = model.stopped_by_time
+    return FittedSeed(
+        model=model,
+        normaliser=normaliser,
+        val_predictions=np.asarray(model.predict(vx), dtype=float),
+        val_truth=vy.astype(float),
+        best_epoch=best,
+        epochs_run=run,
+        parameters=parameters,
+        stopped_by_time=stopped_by_time,
+        seconds=model.seconds,
+    )
 
 
 def evaluate(
@@ -169,56 +317,35 @@ def evaluate(
     if not seeds:
         raise ValueError("at least one seed")
     protocol = protocol or Protocol()
-    cap = config.cap
+    cap = protocol.score_cap
     truth = np.minimum(subset.test_rul, cap) if protocol.cap_test_truth else subset.test_rul
     results: list[SeedResult] = []
     meta: tuple[int, list[str], int] | None = None
+    spec = protocol.features
     for seed in seeds:
-        fit_idx, val_idx = split_units(len(subset.train), protocol.validation_share, seed)
-        fit_units = [subset.train[i] for i in fit_idx]
-        val_units = [subset.train[i] for i in val_idx]
-        normaliser = fit_normaliser(fit_units, seed=seed)
-        spec = protocol.features
-        first = config.first_window_end
-        x, y = training_windows(
-            _features(fit_units, spec, normaliser), config.window, cap=cap, first_end=first
-        )
-        vx, vy = training_windows(
-            _features(val_units, spec, normaliser), config.window, cap=cap, first_end=first
-        )
-        if boosting:
-            from ifactory.analytics.rul.boosting import train_boosted
-
-            boosted = train_boosted(x, y, vx, vy, config, seed=seed)
-            model: Any = boosted
-            best, run, parameters = boosted.best_iteration, boosted.rounds, 0
-            stopped_by_time = False
-        else:
-            from ifactory.analytics.rul.train import train_rul  # PyTorch, loaded lazily
-
-            trained = train_rul(x, y, vx, vy, config, seed=seed)
-            model = trained
-            best, run, parameters = trained.best_epoch, trained.epochs_run, trained.parameters
-            stopped_by_time = trained.stopped_by_time
+        fitted = fit_seed(subset, config, seed, protocol=protocol, boosting=boosting)
         test_x = np.stack(
-            [last_window(f, config.window) for f in _features(subset.test, spec, normaliser)]
+            [last_window(f, config.window) for f in _features(subset.test, spec, fitted.normaliser)]
         )
-        predictions = model.predict(test_x)
+        predictions = np.asarray(fitted.model.predict(test_x), dtype=float)
         result = SeedResult(
             seed=seed,
             rmse=rmse(predictions, truth),
             score=phm08_score(predictions, truth),
             rmse_uncapped=rmse(predictions, subset.test_rul),
             score_uncapped=phm08_score(predictions, subset.test_rul),
-            val_rmse=model.val_rmse,
-            best_epoch=best,
-            epochs_run=run,
-            seconds=model.seconds,
-            stopped_by_time=stopped_by_time,
+            val_rmse=fitted.val_rmse,
+            best_epoch=fitted.best_epoch,
+            epochs_run=fitted.epochs_run,
+            seconds=fitted.seconds,
+            stopped_by_time=fitted.stopped_by_time,
             predictions=predictions,
+            val_score=fitted.val_score,
+            val_predictions=fitted.val_predictions,
+            val_truth=fitted.val_truth,
         )
         results.append(result)
-        meta = (normaliser.n_regimes, spec.names(normaliser), parameters)
+        meta = (fitted.normaliser.n_regimes, spec.names(fitted.normaliser), fitted.parameters)
         if progress is not None:
             progress(result)
     assert meta is not None
@@ -232,6 +359,52 @@ def evaluate(
         parameters=meta[2],
         true_rul=truth,
         seeds=results,
+        true_rul_uncapped=np.asarray(subset.test_rul, dtype=float),
+    )
+
+
+def blend(
+    neural: CmapssResult, boosted: CmapssResult, weight: float = BLEND_WEIGHT
+) -> CmapssResult:
+    """Per seed, `weight` × the network's prediction + (1 − weight) × LightGBM's (same splits)."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError("blend weight must be in [0, 1]")
+    if [s.seed for s in neural.seeds] != [s.seed for s in boosted.seeds]:
+        raise ValueError("the blended results must share their seeds (and so their splits)")
+    raw = neural.true_rul_uncapped if neural.true_rul_uncapped is not None else neural.true_rul
+    seeds: list[SeedResult] = []
+    for a, b in zip(neural.seeds, boosted.seeds, strict=True):
+        p = weight * a.predictions + (1.0 - weight) * b.predictions
+        vp = weight * a.val_predictions + (1.0 - weight) * b.val_predictions
+        seeds.append(
+            SeedResult(
+                seed=a.seed,
+                rmse=rmse(p, neural.true_rul),
+                score=phm08_score(p, neural.true_rul),
+                rmse_uncapped=rmse(p, raw),
+                score_uncapped=phm08_score(p, raw),
+                val_rmse=rmse(vp, a.val_truth),
+                best_epoch=a.best_epoch,
+                epochs_run=a.epochs_run,
+                seconds=a.seconds + b.seconds,
+                stopped_by_time=a.stopped_by_time or b.stopped_by_time,
+                predictions=p,
+                val_score=phm08_score(vp, a.val_truth),
+                val_predictions=vp,
+                val_truth=a.val_truth,
+            )
+        )
+    return CmapssResult(
+        subset=neural.subset,
+        train_units=neural.train_units,
+        test_units=neural.test_units,
+        regimes=neural.regimes,
+        features=neural.features,
+        architecture=f"{neural.architecture} + lightgbm blend",
+        parameters=neural.parameters,
+        true_rul=neural.true_rul,
+        seeds=seeds,
+        true_rul_uncapped=neural.true_rul_uncapped,
     )
 
 
