@@ -12,6 +12,7 @@ from ifactory.core.clock import to_datetime
 from ifactory.maintenance import reliability
 from ifactory.maintenance import service as work_orders
 from ifactory.maintenance.models import Asset, AssetInstallation, LabourEntry, WorkOrderDowntime
+from ifactory.production import downtime as production_downtime
 from ifactory.production import oee
 from ifactory.production.models import DowntimeEvent
 from tests.maintenance.pm_support import CNC1, CNC2, HOUR, MONDAY_06H_US, Env, env
@@ -245,3 +246,79 @@ def test_maintenance_kpis(env: Env) -> None:
     assert k.backlog_estimated_h == pytest.approx(3.0)
     assert k.backlog_without_estimate == 1
     assert k.mean_age_days.value == pytest.approx(2.0, abs=0.01)
+
+
+def _random_history(
+    rng: np.random.Generator, start: int, end: int
+) -> list[tuple[str, int, int | None]]:
+    """Spans with gaps, long multi-day stops (with 'down' deep inside), and an open last span."""
+    spans: list[tuple[str, int, int | None]] = []
+    t = start
+    while t < end:
+        long_stop = rng.random() < 0.08
+        state = str(
+            rng.choice(["idle", "setup", "down", "maintenance"])
+            if long_stop
+            else rng.choice(
+                ["executing", "idle", "setup", "down", "unknown"], p=[0.5, 0.2, 0.1, 0.1, 0.1]
+            )
+        )
+        length = (
+            int(rng.uniform(2, 30) * 24 * HOUR) if long_stop else int(rng.uniform(0.1, 9) * HOUR)
+        )
+        spans.append((state, t, t + length))
+        t += length + (int(rng.uniform(0.1, 2) * HOUR) if rng.random() < 0.05 else 0)
+    last_state, last_start, _ = spans[-1]
+    spans[-1] = (last_state, last_start, None)
+    return spans
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_machines_equals_compute_on_the_whole_history(env: Env, seed: int) -> None:
+    # `machines` reads only the spans around failure candidates and lets the database sum the
+    # operating time; it must give exactly what `compute` gives on the full history, also with
+    # stops lasting weeks (longer than the reading windows) and one across the period start.
+    rng = np.random.default_rng(seed)
+    start, now = T0, T0 + 200 * 24 * HOUR
+    ids = [env.machine(CNC1), env.machine(CNC2)]
+    with env.db.session() as session:
+        reasons = production_downtime.reason_tree(session)
+    breakdown = sorted(c for c, r in reasons.items() if r.loss == reliability.FAILURE_LOSS)
+    other = sorted(c for c, r in reasons.items() if r.loss not in (None, reliability.FAILURE_LOSS))
+    for mid in ids:
+        spans = _random_history(rng, start - 40 * 24 * HOUR, now - HOUR)
+        env.states(mid, spans)
+        with env.db.session() as session:
+            for state, a, b in spans:
+                if state in ("executing", "unknown") or rng.random() < 0.5:
+                    continue
+                at = a if rng.random() < 0.9 else a + HOUR  # some bookings miss a stop start
+                code = str(rng.choice(breakdown if rng.random() < 0.3 else other))
+                session.add(
+                    DowntimeEvent(machine_id=mid, start_us=at, end_us=b or now, reason_code=code)
+                )
+    period_start = start + int(rng.uniform(0, 10) * 24 * HOUR)
+    for end in (now, now + 5 * 24 * HOUR, period_start + 60 * 24 * HOUR):
+        with env.db.session() as session:
+            got = reliability.machines(
+                session, machine_ids=ids, start_us=period_start, end_us=end, now_us=now
+            )
+            clipped = min(end, now)
+            states = reliability.load_states(
+                session, machine_ids=ids, start_us=period_start, end_us=clipped, now_us=now
+            )
+            bookings, _ = reliability.load_bookings(
+                session, machine_ids=ids, start_us=period_start, end_us=clipped
+            )
+        want = reliability.compute(
+            states, 2, start_us=period_start, end_us=clipped, now_us=now, bookings=bookings
+        )
+        assert sum(r.failures for r in got) > 0
+        for i, r in enumerate(got):
+            sel = want.failure_machine == i
+            assert r.operating_h == float(want.operating_h[i])
+            assert r.failures == int(want.failures[i])
+            assert r.ttr_h == float(want.ttr_h[i])
+            assert r.ongoing_failure == bool(want.ongoing[i])
+            assert r.failure_starts_us == want.failure_start[sel].tolist()
+            assert r.tbf_h == want.tbf_h[sel].tolist()

@@ -30,7 +30,10 @@ A component (a serialised asset) gets the operating time of the machine while it
 installed there, and the failures of that machine during the installation to which a
 corrective work order on that asset is linked.
 
-Everything is computed on numpy arrays for all machines at once.
+Everything is computed on numpy arrays for all machines at once. `machines` gives exactly
+the numbers of `compute` on the whole state history without reading it all: the database sums
+the operating time (per machine, between failures) and only the spans around the few failure
+candidates are read to delimit their stops.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import BigInteger, and_, case, cast, column, func, or_, select, text, true
 from sqlalchemy.orm import Session
 
 from ifactory.core.clock import from_datetime
@@ -140,10 +143,9 @@ def _int_rows(session: Session, query: Any, width: int) -> I64:
     compiled = query.compile(
         dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
     )
+    named = compiled.params  # built on every access: once
     params: Any = (
-        tuple(compiled.params[name] for name in compiled.positiontup)
-        if compiled.positional
-        else compiled.params
+        tuple(named[name] for name in compiled.positiontup) if compiled.positional else named
     )
     raw: Any = connection.connection.driver_connection
     cursor = raw.cursor(binary=True) if connection.dialect.driver == "psycopg" else raw.cursor()
@@ -360,6 +362,315 @@ def load_bookings(
     return Bookings(breakdown, other, corrective), detail
 
 
+# --- reading only what the result needs ---------------------------------------------------------
+#
+# `machines` gives the same numbers as `compute` on the whole state history without reading it:
+# the operating time (total and between failures) is summed by the database, and the stops are
+# resolved from the raw spans only around the few failure candidates (stops containing "down",
+# stops booked to breakdown or linked to corrective work).
+
+NEG_INF = -(1 << 62)
+# Spans are first read this far around a failure candidate; the reach grows 8-fold while a
+# stop runs past it, and is unbounded below once it passes FAR_US before the period start.
+WINDOW_US = 4 * HOUR_US
+FAR_US = 64 * 86_400 * US
+
+
+def _ends_after(msi: Any, start_us: int) -> Any:
+    """With a start before the period end (the callers' ranges end there), the spans
+    `load_states` reads. (Not `start_us < end` here: SQLite would bound its index scan by it
+    instead of by the range.)"""
+    return or_(msi.end_us.is_(None), msi.end_us > start_us)
+
+
+def _int_values(name: str, rows: Sequence[tuple[int, ...]]) -> Any:
+    """A CTE of integer rows (columns column1, column2... as SQLite and PostgreSQL name the
+    columns of VALUES), rendered inline: thousands of bound parameters compile slowly."""
+    body = ", ".join("(" + ", ".join(str(int(v)) for v in row) + ")" for row in rows)
+    cols = [column(f"column{n + 1}", BigInteger) for n in range(len(rows[0]))]
+    return text(f"VALUES {body}").columns(*cols).cte(name)
+
+
+def _clip(x: Any, lo: int, hi: int) -> Any:
+    return case((x < lo, lo), (x > hi, hi), else_=x)
+
+
+def _operating_segments(
+    session: Session,
+    ids: Sequence[int],
+    cuts: Sequence[Sequence[int]],
+    *,
+    start_us: int,
+    end_us: int,
+    now_us: int,
+) -> list[I64]:
+    """Per machine, operating µs of the spans starting between consecutive cuts (one more
+    segment than cuts; the last one ends with the period), as `compute` clips them."""
+    msi = MachineStateInterval
+    rows: list[tuple[int, int, int, int]] = []
+    for i, mcuts in enumerate(cuts):
+        edges = [NEG_INF, *mcuts, end_us]
+        rows.extend((i, k, edges[k], edges[k + 1]) for k in range(len(edges) - 1))
+    if not ids:
+        return []
+    seg = _int_values("seg", [(i, int(ids[i]), k, lo, hi) for i, k, lo, hi in rows])
+    end = func.coalesce(msi.end_us, case((msi.start_us > now_us, msi.start_us), else_=now_us))
+    op = _clip(end, start_us, end_us) - _clip(msi.start_us, start_us, end_us)
+    # One indexed range sum per segment (a correlated subquery: no sort or hash of the spans).
+    total = (
+        select(cast(func.coalesce(func.sum(op), 0), BigInteger))
+        .where(
+            msi.machine_id == seg.c.column2,
+            msi.start_us >= seg.c.column4,
+            msi.start_us < seg.c.column5,
+            msi.state == "executing",
+            _ends_after(msi, start_us),
+        )
+        .scalar_subquery()
+    )
+    query = select(seg.c.column1, seg.c.column3, total)
+    out = [np.zeros(len(c) + 1, dtype=np.int64) for c in cuts]
+    for i, k, total in _int_rows(session, query, 3):
+        out[int(i)][int(k)] = total
+    return out
+
+
+def _blocks(
+    session: Session,
+    ids: Sequence[int],
+    windows: list[tuple[int, int, int]],
+    *,
+    start_us: int,
+    end_us: int,
+    now_us: int,
+) -> StateArrays:
+    """The spans `load_states` reads that start in each window (machine index, lo, hi); the
+    'machine' of the result is the window number, so stops never join across windows."""
+    msi = MachineStateInterval
+    win = _int_values("win", [(w, int(ids[i]), lo, hi) for w, (i, lo, hi) in enumerate(windows)])
+    state = case(
+        *((msi.state == name, code) for name, code in oee.STATE_CODES.items()),
+        else_=oee.UNKNOWN,
+    )
+    end = func.coalesce(msi.end_us, case((msi.start_us > now_us, msi.start_us), else_=now_us))
+    in_window = and_(
+        msi.machine_id == win.c.column2,
+        msi.start_us >= win.c.column3,
+        msi.start_us < win.c.column4,
+        _ends_after(msi, start_us),
+    )
+    query: Any
+    if session.connection().dialect.name == "postgresql":
+        # LATERAL: one index range scan per window (PostgreSQL would hash-join all spans).
+        spans = select(state.label("s"), msi.start_us.label("a"), end.label("b"))
+        lateral = spans.where(in_window).offset(0).lateral("spans")  # OFFSET 0: not flattened
+        query = (
+            select(win.c.column1, lateral.c.s, lateral.c.a, lateral.c.b)
+            .select_from(win)
+            .join(lateral, true())
+        )
+    else:  # SQLite loops over the windows with the index on its own
+        query = (
+            select(win.c.column1, state, msi.start_us, end).select_from(win).join(msi, in_window)
+        )
+    rows = _int_rows(session, query, 4)
+    rows = rows[np.lexsort((rows[:, 2], rows[:, 0]))]  # by window, start (sorting in SQL is slower)
+    return StateArrays(
+        np.ascontiguousarray(rows[:, 0]),
+        rows[:, 1].astype(np.int8),
+        np.ascontiguousarray(rows[:, 2]),
+        np.ascontiguousarray(rows[:, 3]),
+    )
+
+
+@dataclass(frozen=True)
+class _Stop:
+    machine: int
+    start: int
+    end: int
+    has_down: bool
+
+
+def _resolve_stops(
+    session: Session,
+    ids: Sequence[int],
+    candidates: set[tuple[int, int]],
+    *,
+    start_us: int,
+    end_us: int,
+    now_us: int,
+) -> dict[tuple[int, int], _Stop]:
+    """The stop (as `find_stops` finds it in the whole history) whose span starting at each
+    candidate (machine index, µs) belongs to; candidates on no stop span are left out.
+
+    Spans are read in windows around the candidates, widened until each stop lies inside.
+    """
+    found: dict[tuple[int, int], _Stop] = {}
+    todo = sorted(candidates)
+    half = WINDOW_US
+    while todo:
+        windows: list[tuple[int, int, int]] = []
+        window_of: list[int] = []
+        for i, t in todo:
+            lo = t - half if t - half > start_us - FAR_US else NEG_INF
+            hi = min(t + half, end_us)
+            if windows and windows[-1][0] == i and lo <= windows[-1][2]:
+                windows[-1] = (i, windows[-1][1], max(hi, windows[-1][2]))
+            else:
+                windows.append((i, lo, hi))
+            window_of.append(len(windows) - 1)
+        spans = _blocks(session, ids, windows, start_us=start_us, end_us=end_us, now_us=now_us)
+        is_stop = (spans.state != oee.EXECUTING) & (spans.state != oee.UNKNOWN)
+        new = is_stop.copy()
+        contiguous = (spans.start[1:] == spans.end[:-1]) & (spans.machine[1:] == spans.machine[:-1])
+        new[1:] &= ~(is_stop[:-1] & contiguous)
+        bounds = np.searchsorted(spans.machine, np.arange(len(windows) + 1))
+        retry = []
+        for (i, t), w in zip(todo, window_of, strict=True):
+            lo_w, hi_w = int(bounds[w]), int(bounds[w + 1])
+            j = lo_w + int(np.searchsorted(spans.start[lo_w:hi_w], t))
+            if j >= hi_w or spans.start[j] != t or not is_stop[j]:
+                continue
+            first = j
+            while not new[first]:  # a stop span that does not begin a stop follows one
+                first -= 1
+            last = j
+            while last + 1 < hi_w and is_stop[last + 1] and not new[last + 1]:
+                last += 1
+            open_lo = first == lo_w and windows[w][1] != NEG_INF
+            open_hi = last == hi_w - 1 and windows[w][2] < end_us
+            if open_lo or open_hi:
+                retry.append((i, t))
+                continue
+            members = spans.state[first : last + 1]
+            found[(i, t)] = _Stop(
+                i,
+                int(spans.start[first]),
+                int(spans.end[last]),
+                bool((members == oee.DOWN).any()),
+            )
+        todo = retry
+        half *= 8
+    return found
+
+
+def _candidates(
+    session: Session, ids: Sequence[int], *, start_us: int, end_us: int
+) -> tuple[set[tuple[int, int]], set[tuple[int, int]], set[tuple[int, int]]]:
+    """Spans that may start or lie in a failure: (machine index, start) of 'down' spans, of
+    stops booked to a breakdown reason and of stops linked to corrective work."""
+    msi = MachineStateInterval
+    de = DowntimeEvent
+    down = _int_rows(
+        session,
+        select(msi.machine_id, msi.start_us).where(
+            msi.machine_id.in_(list(ids)),
+            msi.state == "down",
+            msi.start_us < end_us,
+            _ends_after(msi, start_us),
+        ),
+        2,
+    )
+    reasons = production_downtime.reason_tree(session)
+    breakdown_codes = sorted(c for c, r in reasons.items() if r.loss == FAILURE_LOSS)
+    booked = np.zeros((0, 2), dtype=np.int64)
+    if breakdown_codes:
+        booked = _int_rows(
+            session,
+            select(de.machine_id, de.start_us).where(
+                de.machine_id.in_(list(ids)),
+                de.reason_code.in_(breakdown_codes),
+                de.start_us >= start_us,
+                de.start_us < end_us,
+            ),
+            2,
+        )
+    linked = session.execute(
+        select(de.machine_id, de.start_us)
+        .join(WorkOrderDowntime, WorkOrderDowntime.downtime_id == de.id)
+        .join(WorkOrder, WorkOrder.id == WorkOrderDowntime.work_order_id)
+        .where(
+            WorkOrder.type == "corrective",
+            WorkOrder.state != "cancelled",
+            de.machine_id.in_(list(ids)),
+            de.start_us >= start_us,
+            de.start_us < end_us,
+        )
+    ).all()
+
+    def pairs(rows: Any) -> set[tuple[int, int]]:
+        if len(rows) == 0:
+            return set()
+        idx = _indices(ids, np.array([r[0] for r in rows], dtype=np.int64))
+        return {(int(i), int(r[1])) for i, r in zip(idx, rows, strict=True)}
+
+    return pairs(down), pairs(booked), pairs(linked)
+
+
+def _booked_other(
+    session: Session, ids: Sequence[int], stops: Sequence[_Stop]
+) -> set[tuple[int, int]]:
+    """Which of the stops are booked to a loss category other than breakdown."""
+    reasons = production_downtime.reason_tree(session)
+    codes = sorted(c for c, r in reasons.items() if r.loss is not None and r.loss != FAILURE_LOSS)
+    if not codes or not stops:
+        return set()
+    de = DowntimeEvent
+    stop = _int_values("stop", sorted({(s.machine, int(ids[s.machine]), s.start) for s in stops}))
+    # One lookup per stop in the (machine, start) unique index.
+    booked = (
+        select(func.count())
+        .where(
+            de.machine_id == stop.c.column2,
+            de.start_us == stop.c.column3,
+            de.reason_code.in_(codes),
+        )
+        .scalar_subquery()
+    )
+    rows = _int_rows(session, select(stop.c.column1, stop.c.column3, booked), 3)
+    return {(int(i), int(t)) for i, t, n in rows if n > 0}
+
+
+def fast_result(
+    session: Session, *, machine_ids: Sequence[int], start_us: int, end_us: int, now_us: int
+) -> Result:
+    """The `compute` result of the machines over the period, reading only what it needs."""
+    ids = [int(m) for m in machine_ids]
+    n = len(ids)
+    down, breakdown, corrective = _candidates(session, ids, start_us=start_us, end_us=end_us)
+    resolved = _resolve_stops(
+        session, ids, down | breakdown | corrective, start_us=start_us, end_us=end_us, now_us=now_us
+    )
+    stops = {(s.machine, s.start): s for s in resolved.values()}
+    in_period = [s for s in stops.values() if start_us <= s.start < end_us]
+    other = _booked_other(session, ids, [s for s in in_period if s.has_down])
+    failures = sorted(
+        (s.machine, s.start, s.end)
+        for s in in_period
+        if (s.machine, s.start) in breakdown
+        or (s.machine, s.start) in corrective
+        or (s.has_down and (s.machine, s.start) not in other)
+    )
+    f_machine = np.array([f[0] for f in failures], dtype=np.int64)
+    f_start = np.array([f[1] for f in failures], dtype=np.int64)
+    f_end = np.array([f[2] for f in failures], dtype=np.int64)
+    cuts: list[list[int]] = [[] for _ in ids]
+    for m, s, _e in failures:
+        cuts[m].append(s)
+    segments = _operating_segments(
+        session, ids, cuts, start_us=start_us, end_us=end_us, now_us=now_us
+    )
+    operating = np.array([int(s.sum()) for s in segments], dtype=np.int64)
+    tbf = np.array([float(v) for s in segments for v in s[:-1]], dtype=np.float64)
+    count = np.bincount(f_machine, minlength=n)[:n].astype(np.int64)
+    ttr = np.bincount(f_machine, weights=f_end - f_start, minlength=n)[:n]
+    still = np.zeros(n, dtype=bool)
+    still[f_machine[f_end >= now_us]] = True
+    return Result(
+        operating / HOUR_US, count, ttr / HOUR_US, still, f_machine, f_start, f_end, tbf / HOUR_US
+    )
+
+
 @dataclass(frozen=True)
 class MachineReliability:
     """Reliability of one machine (or component) in a period."""
@@ -402,11 +713,7 @@ def machines(
     """MTBF, MTTR and availability of each machine over [start_us, end_us)."""
     end_us = min(end_us, now_us)
     ids = list(machine_ids)
-    states = load_states(session, machine_ids=ids, start_us=start_us, end_us=end_us, now_us=now_us)
-    bookings, _ = load_bookings(session, machine_ids=ids, start_us=start_us, end_us=end_us)
-    res = compute(
-        states, len(ids), start_us=start_us, end_us=end_us, now_us=now_us, bookings=bookings
-    )
+    res = fast_result(session, machine_ids=ids, start_us=start_us, end_us=end_us, now_us=now_us)
     out = []
     for i, mid in enumerate(ids):
         sel = res.failure_machine == i
