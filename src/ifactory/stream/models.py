@@ -12,7 +12,18 @@ class MachineStateInterval(Base):
     """[start_us, end_us) in one state; the open interval (end_us NULL) is the current state."""
 
     __tablename__ = "machine_state_interval"
-    __table_args__ = (Index("ix_machine_state_interval_machine_start", "machine_id", "start_us"),)
+    __table_args__ = (
+        Index("ix_machine_state_interval_machine_start", "machine_id", "start_us"),
+        # Covers "time in state X over a period" (operating time, down spans for MTBF/MTTR)
+        # as an index-only range scan; states change rarely, so the write cost is small.
+        Index(
+            "ix_machine_state_interval_machine_state",
+            "machine_id",
+            "state",
+            "start_us",
+            "end_us",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     machine_id: Mapped[int] = mapped_column(ForeignKey("plant_node.id", ondelete="CASCADE"))

@@ -1,7 +1,7 @@
 """analytics: failure prediction - RUL model registry and RUL estimates per machine
 
 Revision ID: analytics_prognostics
-Revises: maintenance_pm (chained locally so the tree keeps one head; the lead re-chains it)
+Revises: maintenance_pm
 Create Date: 2026-11-25 00:45:00.000000
 """
 
@@ -13,8 +13,6 @@ from alembic import op
 import ifactory.core.db
 
 revision = "analytics_prognostics"
-# The release's parallel revisions all start at "quality_order_fk"; this one is chained after
-# the current head until the lead orders them, so `upgrade head` finds a single head meanwhile.
 down_revision = "maintenance_pm"
 branch_labels = None
 depends_on = None
