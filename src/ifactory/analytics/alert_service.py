@@ -23,8 +23,8 @@ from ifactory.analytics.alert_models import (
 )
 from ifactory.analytics.events import AlertAcknowledged, AlertCleared, AnomalyDetected
 from ifactory.core import audit, outbox
-from ifactory.core.db import utcnow
-from ifactory.core.errors import Conflict, InvalidInput, NotFound
+from ifactory.core.db import get_or_not_found, utcnow
+from ifactory.core.errors import Conflict, InvalidInput
 
 MAX_COMMENT = 2000
 MINUTE_US = 60_000_000
@@ -35,10 +35,9 @@ MINUTE_US = 60_000_000
 
 def get(session: Session, *, alert_id: int) -> AnomalyAlert:
     """One alert (NotFound otherwise)."""
-    alert = session.get(AnomalyAlert, alert_id)
-    if alert is None:
-        raise NotFound(f"no anomaly alert {alert_id}", loc=["path", "alert_id"])
-    return alert
+    return get_or_not_found(
+        session, AnomalyAlert, alert_id, f"no anomaly alert {alert_id}", loc=["path", "alert_id"]
+    )
 
 
 def get_all(

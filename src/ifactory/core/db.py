@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -20,6 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from ifactory.core.errors import NotFound
 
 # Stable constraint names so Alembic migrations are identical on SQLite and PostgreSQL.
 NAMING = {
@@ -117,3 +119,19 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+_Row = TypeVar("_Row")
+
+
+def get_or_not_found(
+    session: Session, model: type[_Row], key: Any, message: str, *, loc: list[str]
+) -> _Row:
+    """The row of `model` with primary key `key`, or NotFound (HTTP 404) with `message` and `loc`.
+
+    One place for the get-or-404 every service needs, so the error shape stays the same.
+    """
+    row = session.get(model, key)
+    if row is None:
+        raise NotFound(message, loc=loc)
+    return row

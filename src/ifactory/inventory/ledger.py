@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from ifactory.core import audit
 from ifactory.core.audit import UserRef
-from ifactory.core.db import utcnow
+from ifactory.core.db import get_or_not_found, utcnow
 from ifactory.core.errors import Conflict, InvalidInput, NotFound
 from ifactory.inventory import reorder
 from ifactory.inventory.models import (
@@ -199,10 +199,13 @@ def _lock_part(session: Session, part_id: int) -> SparePart:
 
 
 def _location(session: Session, location_id: int, field: str = "location_id") -> StorageLocation:
-    location = session.get(StorageLocation, location_id)
-    if location is None:
-        raise NotFound(f"no storage location {location_id}", loc=["body", field])
-    return location
+    return get_or_not_found(
+        session,
+        StorageLocation,
+        location_id,
+        f"no storage location {location_id}",
+        loc=["body", field],
+    )
 
 
 def _receiving_location(session: Session, part: SparePart, location_id: int | None) -> int:
@@ -725,10 +728,13 @@ def release_reservations(
 
 def get_reservation(session: Session, *, reservation_id: int) -> Reservation:
     """A reservation (NotFound otherwise)."""
-    reservation = session.get(Reservation, reservation_id)
-    if reservation is None:
-        raise NotFound(f"no reservation {reservation_id}", loc=["path", "reservation_id"])
-    return reservation
+    return get_or_not_found(
+        session,
+        Reservation,
+        reservation_id,
+        f"no reservation {reservation_id}",
+        loc=["path", "reservation_id"],
+    )
 
 
 def get_reservations(

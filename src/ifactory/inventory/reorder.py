@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from ifactory.core import audit, outbox
 from ifactory.core.audit import UserRef
-from ifactory.core.db import utcnow
-from ifactory.core.errors import Conflict, InvalidInput, NotFound
+from ifactory.core.db import get_or_not_found, utcnow
+from ifactory.core.errors import Conflict, InvalidInput
 from ifactory.inventory.events import PurchaseRequisitionRaised
 from ifactory.inventory.models import PurchaseRequisition, RequisitionState, SparePart
 
@@ -170,10 +170,13 @@ def create(
 
 def get(session: Session, *, requisition_id: int) -> PurchaseRequisition:
     """A requisition (NotFound otherwise)."""
-    requisition = session.get(PurchaseRequisition, requisition_id)
-    if requisition is None:
-        raise NotFound(f"no purchase requisition {requisition_id}", loc=["path", "requisition_id"])
-    return requisition
+    return get_or_not_found(
+        session,
+        PurchaseRequisition,
+        requisition_id,
+        f"no purchase requisition {requisition_id}",
+        loc=["path", "requisition_id"],
+    )
 
 
 def get_all(

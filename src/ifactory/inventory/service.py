@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from ifactory.core import audit
 from ifactory.core.audit import UserRef
+from ifactory.core.db import get_or_not_found
 from ifactory.core.errors import Conflict, InvalidInput, NotFound
 from ifactory.inventory import reorder
 from ifactory.inventory.ledger import (
@@ -99,10 +100,13 @@ def _name(actor: UserRef | None) -> str:
 
 def get_location(session: Session, *, location_id: int) -> StorageLocation:
     """A storage location (NotFound otherwise)."""
-    location = session.get(StorageLocation, location_id)
-    if location is None:
-        raise NotFound(f"no storage location {location_id}", loc=["path", "location_id"])
-    return location
+    return get_or_not_found(
+        session,
+        StorageLocation,
+        location_id,
+        f"no storage location {location_id}",
+        loc=["path", "location_id"],
+    )
 
 
 def get_all_locations(session: Session, *, active: bool | None = None) -> Sequence[StorageLocation]:
@@ -166,10 +170,9 @@ def update_location(
 
 def get_part(session: Session, *, part_id: int) -> SparePart:
     """A spare part (NotFound otherwise)."""
-    part = session.get(SparePart, part_id)
-    if part is None:
-        raise NotFound(f"no spare part {part_id}", loc=["path", "part_id"])
-    return part
+    return get_or_not_found(
+        session, SparePart, part_id, f"no spare part {part_id}", loc=["path", "part_id"]
+    )
 
 
 def get_part_by_number(session: Session, *, part_number: str) -> SparePart:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ifactory.core.audit import UserRef, record, stamp, username_of
 from ifactory.core.clock import to_datetime
-from ifactory.core.db import utcnow
+from ifactory.core.db import get_or_not_found, utcnow
 from ifactory.core.errors import Conflict, InvalidInput, NotFound
 from ifactory.inventory.models import SparePart
 from ifactory.maintenance import service
@@ -65,10 +65,9 @@ def _check_fields(values: dict[str, Any]) -> None:
 
 def get_asset(session: Session, *, asset_id: int) -> Asset:
     """One asset, or NotFound."""
-    asset = session.get(Asset, asset_id)
-    if asset is None:
-        raise NotFound(f"no asset {asset_id}", loc=["path", "asset_id"])
-    return asset
+    return get_or_not_found(
+        session, Asset, asset_id, f"no asset {asset_id}", loc=["path", "asset_id"]
+    )
 
 
 def get_all_assets(
@@ -372,9 +371,13 @@ def add_document(
 
 def delete_document(session: Session, *, document_id: int, actor: UserRef) -> None:
     """Remove a document link."""
-    doc = session.get(AssetDocument, document_id)
-    if doc is None:
-        raise NotFound(f"no document {document_id}", loc=["path", "document_id"])
+    doc = get_or_not_found(
+        session,
+        AssetDocument,
+        document_id,
+        f"no document {document_id}",
+        loc=["path", "document_id"],
+    )
     record(
         session,
         user=actor,
@@ -433,9 +436,13 @@ def set_spare_part(
 
 def delete_spare_part(session: Session, *, asset: Asset, part_id: int, actor: UserRef) -> None:
     """Take a part off the asset's spare-parts list."""
-    row = session.get(AssetSparePart, (asset.id, part_id))
-    if row is None:
-        raise NotFound(f"part {part_id} is not on {asset.code}'s list", loc=["path", "part_id"])
+    row = get_or_not_found(
+        session,
+        AssetSparePart,
+        (asset.id, part_id),
+        f"part {part_id} is not on {asset.code}'s list",
+        loc=["path", "part_id"],
+    )
     session.delete(row)
     record(
         session,

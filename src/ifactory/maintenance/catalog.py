@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ifactory.core.audit import UserRef, record, stamp
-from ifactory.core.errors import Conflict, InvalidInput, NotFound
+from ifactory.core.db import get_or_not_found
+from ifactory.core.errors import Conflict, InvalidInput
 from ifactory.maintenance.models import Craft, FailureCode
 
 FAILURE_KINDS = ("problem", "cause", "remedy")
@@ -22,10 +23,7 @@ def get_crafts(session: Session) -> Sequence[Craft]:
 
 def get_craft(session: Session, *, code: str) -> Craft:
     """One craft, or NotFound."""
-    craft = session.get(Craft, code)
-    if craft is None:
-        raise NotFound(f"no craft '{code}'", loc=["path", "code"])
-    return craft
+    return get_or_not_found(session, Craft, code, f"no craft '{code}'", loc=["path", "code"])
 
 
 def create_craft(
@@ -81,10 +79,9 @@ def get_failure_codes(
 
 def get_failure_code(session: Session, *, code_id: int) -> FailureCode:
     """One failure code, or NotFound."""
-    code = session.get(FailureCode, code_id)
-    if code is None:
-        raise NotFound(f"no failure code {code_id}", loc=["path", "code_id"])
-    return code
+    return get_or_not_found(
+        session, FailureCode, code_id, f"no failure code {code_id}", loc=["path", "code_id"]
+    )
 
 
 def create_failure_code(

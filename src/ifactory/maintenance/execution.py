@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from ifactory.core.audit import UserRef, record, username_of
 from ifactory.core.clock import to_datetime
-from ifactory.core.db import utcnow
-from ifactory.core.errors import Conflict, InvalidInput, NotFound
+from ifactory.core.db import get_or_not_found, utcnow
+from ifactory.core.errors import Conflict, InvalidInput
 from ifactory.inventory import service as inventory
 from ifactory.inventory.models import Reservation
 from ifactory.maintenance import service
@@ -76,10 +76,9 @@ def get_tasks(session: Session, *, work_order_id: int) -> Sequence[WorkOrderTask
 
 def get_task(session: Session, *, task_id: int) -> WorkOrderTask:
     """One checklist item, or NotFound."""
-    task = session.get(WorkOrderTask, task_id)
-    if task is None:
-        raise NotFound(f"no checklist item {task_id}", loc=["path", "task_id"])
-    return task
+    return get_or_not_found(
+        session, WorkOrderTask, task_id, f"no checklist item {task_id}", loc=["path", "task_id"]
+    )
 
 
 def add_task(
@@ -271,10 +270,9 @@ def get_loto_steps(session: Session, *, work_order_id: int) -> Sequence[LotoStep
 
 def get_loto_step(session: Session, *, step_id: int) -> LotoStep:
     """One lockout/tagout step, or NotFound."""
-    step = session.get(LotoStep, step_id)
-    if step is None:
-        raise NotFound(f"no lockout/tagout step {step_id}", loc=["path", "step_id"])
-    return step
+    return get_or_not_found(
+        session, LotoStep, step_id, f"no lockout/tagout step {step_id}", loc=["path", "step_id"]
+    )
 
 
 def add_loto_step(
@@ -470,9 +468,13 @@ def assign(
 def unassign(session: Session, *, work_order: WorkOrder, username: str, actor: UserRef) -> None:
     """Take a technician off the work order."""
     _open(work_order, "its technicians")
-    row = session.get(WorkOrderAssignment, (work_order.id, username))
-    if row is None:
-        raise NotFound(f"'{username}' is not assigned to {work_order.number}", loc=["path"])
+    row = get_or_not_found(
+        session,
+        WorkOrderAssignment,
+        (work_order.id, username),
+        f"'{username}' is not assigned to {work_order.number}",
+        loc=["path"],
+    )
     session.delete(row)
     record(
         session,
@@ -552,9 +554,9 @@ def add_labour(
 
 def delete_labour(session: Session, *, entry_id: int, actor: UserRef) -> None:
     """Remove a labour entry booked in error (audited with what it was)."""
-    entry = session.get(LabourEntry, entry_id)
-    if entry is None:
-        raise NotFound(f"no labour entry {entry_id}", loc=["path", "entry_id"])
+    entry = get_or_not_found(
+        session, LabourEntry, entry_id, f"no labour entry {entry_id}", loc=["path", "entry_id"]
+    )
     wo = service.get_work_order(session, work_order_id=entry.work_order_id)
     _open(wo, "its labour")
     record(
@@ -738,9 +740,13 @@ def link_downtime(
     session: Session, *, work_order: WorkOrder, downtime_id: int, actor: UserRef
 ) -> DowntimeEvent:
     """Link a recorded downtime event of the same machine to the work order (idempotent)."""
-    event = session.get(DowntimeEvent, downtime_id)
-    if event is None:
-        raise NotFound(f"no downtime event {downtime_id}", loc=["body", "downtime_id"])
+    event = get_or_not_found(
+        session,
+        DowntimeEvent,
+        downtime_id,
+        f"no downtime event {downtime_id}",
+        loc=["body", "downtime_id"],
+    )
     if event.machine_id != work_order.machine_id:
         raise InvalidInput(
             f"downtime {downtime_id} is of another machine", loc=["body", "downtime_id"]
@@ -769,9 +775,13 @@ def unlink_downtime(
     session: Session, *, work_order: WorkOrder, downtime_id: int, actor: UserRef
 ) -> None:
     """Remove a downtime link made in error."""
-    row = session.get(WorkOrderDowntime, (work_order.id, downtime_id))
-    if row is None:
-        raise NotFound(f"downtime {downtime_id} is not linked to {work_order.number}", loc=["path"])
+    row = get_or_not_found(
+        session,
+        WorkOrderDowntime,
+        (work_order.id, downtime_id),
+        f"downtime {downtime_id} is not linked to {work_order.number}",
+        loc=["path"],
+    )
     session.delete(row)
     record(
         session,

@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ifactory.core.audit import SYSTEM, UserRef, record, stamp
+from ifactory.core.db import get_or_not_found
 from ifactory.core.errors import IFactoryError, InvalidInput, NotFound
 from ifactory.core.events import Event
 from ifactory.historian.store import MINUTE_US
@@ -63,10 +64,9 @@ CLOSED_STATES = ("completed", "closed")
 
 def get_plan(session: Session, *, plan_id: int) -> PMPlan:
     """A PM plan (NotFound otherwise)."""
-    plan = session.get(PMPlan, plan_id)
-    if plan is None:
-        raise NotFound(f"no PM plan {plan_id}", loc=["path", "plan_id"])
-    return plan
+    return get_or_not_found(
+        session, PMPlan, plan_id, f"no PM plan {plan_id}", loc=["path", "plan_id"]
+    )
 
 
 def get_all_plans(

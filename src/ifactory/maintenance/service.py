@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from ifactory.core import outbox
 from ifactory.core.audit import SYSTEM, UserRef, record, stamp, username_of
 from ifactory.core.clock import SystemClock, to_datetime
-from ifactory.core.db import utcnow
+from ifactory.core.db import get_or_not_found, utcnow
 from ifactory.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ifactory.maintenance import lifecycle
 from ifactory.maintenance.events import WorkOrderCreated, WorkOrderStateChanged
@@ -73,9 +73,9 @@ def number_of(work_order_id: int) -> str:
 
 def get_machine(session: Session, *, machine_id: int, loc: Sequence[str] = ()) -> PlantNode:
     """The functional location `machine_id` (a machine of the plant model), or a clear error."""
-    node = session.get(PlantNode, machine_id)
-    if node is None:
-        raise NotFound(f"no machine {machine_id}", loc=list(loc) or ["machine_id"])
+    node = get_or_not_found(
+        session, PlantNode, machine_id, f"no machine {machine_id}", loc=list(loc) or ["machine_id"]
+    )
     if node.level not in LOCATION_LEVELS:
         raise InvalidInput(
             f"'{node.key}' is a {node.level}, not a machine: work is done on machines",
@@ -253,10 +253,13 @@ def get_by_source_key(session: Session, *, source_key: str) -> WorkOrder | None:
 
 def get_work_order(session: Session, *, work_order_id: int) -> WorkOrder:
     """One work order, or NotFound."""
-    wo = session.get(WorkOrder, work_order_id)
-    if wo is None:
-        raise NotFound(f"no work order {work_order_id}", loc=["path", "work_order_id"])
-    return wo
+    return get_or_not_found(
+        session,
+        WorkOrder,
+        work_order_id,
+        f"no work order {work_order_id}",
+        loc=["path", "work_order_id"],
+    )
 
 
 @dataclass(frozen=True)

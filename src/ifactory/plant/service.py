@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from ifactory.core.db import get_or_not_found
 from ifactory.core.errors import NotFound
 from ifactory.plant.loader import Plant, effective_cycle_times
 from ifactory.plant.models import (
@@ -314,10 +315,7 @@ def get_node(session: Session, *, key: str) -> PlantNode:
 
 def get_tag(session: Session, *, tag_id: int) -> Tag:
     """A tag by id, or NotFound."""
-    tag = session.get(Tag, tag_id)
-    if tag is None:
-        raise NotFound(f"no tag {tag_id}", loc=["path", "tag_id"])
-    return tag
+    return get_or_not_found(session, Tag, tag_id, f"no tag {tag_id}", loc=["path", "tag_id"])
 
 
 def update_tag(session: Session, *, tag_id: int, changes: dict[str, Any], user: str | None) -> Tag:

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from ifactory.core import outbox
 from ifactory.core.audit import UserRef, record, stamp, username_of
-from ifactory.core.db import Database
-from ifactory.core.errors import InvalidInput, NotFound
+from ifactory.core.db import Database, get_or_not_found
+from ifactory.core.errors import InvalidInput
 from ifactory.plant.models import DowntimeReason
 from ifactory.plant.registry import PlantRegistry
 from ifactory.plant.spec import TagRole
@@ -246,9 +246,13 @@ def assign_reason(
     source: str = "operator",
 ) -> DowntimeEvent:
     """Give (or correct, or clear) the reason of a downtime event; audited with the previous one."""
-    event = session.get(DowntimeEvent, downtime_id)
-    if event is None:
-        raise NotFound(f"no downtime event {downtime_id}", loc=["path", "downtime_id"])
+    event = get_or_not_found(
+        session,
+        DowntimeEvent,
+        downtime_id,
+        f"no downtime event {downtime_id}",
+        loc=["path", "downtime_id"],
+    )
     reasons = reason_tree(session)
     if reason_code is not None and reason_code not in reasons:
         raise InvalidInput(

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 from ifactory.core import outbox
 from ifactory.core.audit import UserRef, record, stamp, username_of
 from ifactory.core.clock import to_datetime
+from ifactory.core.db import get_or_not_found
 from ifactory.core.errors import Conflict, InvalidInput, NotFound
 from ifactory.plant.models import PlantNode, Product, Site
 from ifactory.plant.spec import CalendarSpec, Level, SiteSettings
@@ -55,10 +56,9 @@ def _machine(session: Session, key: str, loc: Sequence[str | int]) -> PlantNode:
 
 
 def _product(session: Session, code: str) -> Product:
-    product = session.get(Product, code)
-    if product is None:
-        raise NotFound(f"no product '{code}'", loc=["body", "product_code"])
-    return product
+    return get_or_not_found(
+        session, Product, code, f"no product '{code}'", loc=["body", "product_code"]
+    )
 
 
 def _is_under(session: Session, node: PlantNode, ancestor_id: int) -> bool:
@@ -128,10 +128,9 @@ def create_routing(session: Session, *, data: RoutingCreate, user: UserRef) -> R
 
 def get_routing(session: Session, *, routing_id: int) -> Routing:
     """One routing."""
-    routing = session.get(Routing, routing_id)
-    if routing is None:
-        raise NotFound(f"no routing {routing_id}", loc=["path", "routing_id"])
-    return routing
+    return get_or_not_found(
+        session, Routing, routing_id, f"no routing {routing_id}", loc=["path", "routing_id"]
+    )
 
 
 def get_all_routings(session: Session, *, product_code: str | None = None) -> Sequence[Routing]:

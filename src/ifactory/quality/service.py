@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ifactory.core import audit, outbox
-from ifactory.core.errors import Conflict, InvalidInput, NotFound
+from ifactory.core.db import get_or_not_found
+from ifactory.core.errors import Conflict, InvalidInput
 from ifactory.plant.models import Product, Tag
 from ifactory.quality import rules as spc_rules
 from ifactory.quality import spc
@@ -53,10 +54,9 @@ LOT_STATUS_AFTER_HOLD = {"released": "available", "scrapped": "scrapped", "rewor
 
 def get_plan(session: Session, *, plan_id: int) -> InspectionPlan:
     """An inspection plan (NotFound otherwise)."""
-    plan = session.get(InspectionPlan, plan_id)
-    if plan is None:
-        raise NotFound(f"no inspection plan {plan_id}", loc=["path", "plan_id"])
-    return plan
+    return get_or_not_found(
+        session, InspectionPlan, plan_id, f"no inspection plan {plan_id}", loc=["path", "plan_id"]
+    )
 
 
 def get_all_plans(session: Session, *, product_code: str | None = None) -> Sequence[InspectionPlan]:
@@ -116,10 +116,13 @@ def update_plan(
 
 def get_characteristic(session: Session, *, characteristic_id: int) -> Characteristic:
     """A characteristic (NotFound otherwise)."""
-    char = session.get(Characteristic, characteristic_id)
-    if char is None:
-        raise NotFound(f"no characteristic {characteristic_id}", loc=["path", "characteristic_id"])
-    return char
+    return get_or_not_found(
+        session,
+        Characteristic,
+        characteristic_id,
+        f"no characteristic {characteristic_id}",
+        loc=["path", "characteristic_id"],
+    )
 
 
 def get_all_characteristics(
@@ -672,9 +675,9 @@ def add_serials(
 
 def lot_of_serial(session: Session, *, serial: str) -> MaterialLot:
     """The lot of a serial number (NotFound otherwise)."""
-    row = session.get(SerialNumber, serial)
-    if row is None:
-        raise NotFound(f"no serial '{serial}'", loc=["path", "serial"])
+    row = get_or_not_found(
+        session, SerialNumber, serial, f"no serial '{serial}'", loc=["path", "serial"]
+    )
     lot = session.get(MaterialLot, row.lot_id)
     assert lot is not None  # the foreign key cascades
     return lot
@@ -685,10 +688,9 @@ def lot_of_serial(session: Session, *, serial: str) -> MaterialLot:
 
 def get_hold(session: Session, *, hold_id: int) -> QualityHold:
     """A hold (NotFound otherwise)."""
-    hold = session.get(QualityHold, hold_id)
-    if hold is None:
-        raise NotFound(f"no hold {hold_id}", loc=["path", "hold_id"])
-    return hold
+    return get_or_not_found(
+        session, QualityHold, hold_id, f"no hold {hold_id}", loc=["path", "hold_id"]
+    )
 
 
 def get_all_holds(
@@ -778,10 +780,9 @@ def close_hold(
 
 def get_ncr(session: Session, *, ncr_id: int) -> NonConformance:
     """A non-conformance (NotFound otherwise)."""
-    ncr = session.get(NonConformance, ncr_id)
-    if ncr is None:
-        raise NotFound(f"no non-conformance {ncr_id}", loc=["path", "ncr_id"])
-    return ncr
+    return get_or_not_found(
+        session, NonConformance, ncr_id, f"no non-conformance {ncr_id}", loc=["path", "ncr_id"]
+    )
 
 
 def get_all_ncrs(session: Session, *, status: str | None = None) -> Sequence[NonConformance]:
