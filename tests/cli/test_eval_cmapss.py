@@ -41,6 +41,9 @@ def test_prints_per_seed_mean_sd_ensemble_and_the_machine(tmp_path: Path) -> Non
     assert " ± " in lines["cmapss_rmse"]
     assert "validation units" in lines["cmapss_protocol"]
     assert "cmapss_lightgbm_rmse" in lines
+    # The LightGBM row is the per-seed mean of one model per default window (50 and 70 cycles).
+    assert "LightGBM windows 50, 70 cycles (mean of one model per window)" in lines["cmapss_model"]
+    assert "LightGBM on 70-cycle windows" in result.output
     assert "cmapss_validation_rmse" in lines and "validation RMSE" in result.output
     # Test-like validation: 3 held-out units × 10 cuts, scored at the cut only.
     assert "last cycle scored" in lines["cmapss_validation"]

@@ -42,8 +42,14 @@ def cmapss_cmd(
         bool, typer.Option(help="also train the LightGBM window-summary baseline per seed")
     ] = True,
     boost_window: Annotated[
-        int, typer.Option(min=2, help="window (cycles) summarised by the LightGBM baseline")
-    ] = cmapss.BOOSTING_WINDOW,
+        list[int] | None,
+        typer.Option(
+            min=2,
+            help="window (cycles) summarised by LightGBM; repeat the option to average one "
+            "LightGBM model per window (default: "
+            f"{', '.join(str(w) for w in cmapss.BOOSTING_WINDOWS)})",
+        ),
+    ] = None,
     blend_weight: Annotated[
         float,
         typer.Option(min=0.0, max=1.0, help="network weight in the network + LightGBM blend row"),
@@ -63,6 +69,7 @@ def cmapss_cmd(
             "[red]PyTorch is needed for the RUL model: pip install torch==2.13.0 (CPU)[/]"
         )
         raise typer.Exit(2) from None
+    boost_windows = list(boost_window or cmapss.BOOSTING_WINDOWS)
     config = TrainConfig(
         architecture=architecture, epochs=epochs, threads=threads, max_seconds=max_seconds
     )
@@ -87,15 +94,22 @@ def cmapss_cmd(
         if importlib.util.find_spec("lightgbm") is None:
             console.print("[yellow]lightgbm not installed: baseline row skipped[/]")
         else:
-            console.print("LightGBM baseline, same seeds and splits:", highlight=False)
-            boosted = cmapss.evaluate(
-                loaded,
-                dataclasses.replace(config, window=boost_window),
-                list(range(seeds)),
-                protocol=protocol,
-                progress=report,
-                boosting=True,
-            )
+            per_window: list[cmapss.CmapssResult] = []
+            for window in boost_windows:
+                console.print(
+                    f"LightGBM on {window}-cycle windows, same seeds and splits:", highlight=False
+                )
+                per_window.append(
+                    cmapss.evaluate(
+                        loaded,
+                        dataclasses.replace(config, window=window),
+                        list(range(seeds)),
+                        protocol=protocol,
+                        progress=report,
+                        boosting=True,
+                    )
+                )
+            boosted = cmapss.average(per_window)
 
     blended = cmapss.blend(result, boosted, blend_weight) if boosted is not None else None
     table = Table(
@@ -139,7 +153,12 @@ def cmapss_cmd(
         f"cmapss_regimes: {result.regimes} operating regimes (k-means on the settings, per-regime z-score)",
         f"cmapss_features: {len(result.features)} per cycle ({', '.join(result.features)})",
         f"cmapss_model: {result.architecture}, {result.parameters} parameters, window {config.window} cycles"
-        + (f"; LightGBM window {boost_window} cycles" if boosted is not None else ""),
+        + (
+            f"; LightGBM windows {', '.join(str(w) for w in boost_windows)} cycles "
+            "(mean of one model per window)"
+            if boosted is not None
+            else ""
+        ),
         "cmapss_protocol: hyperparameters chosen on validation units "
         f"({protocol.validation_share:.0%} of the training units held out per seed, early stopping on them); "
         "no test label used for any choice",

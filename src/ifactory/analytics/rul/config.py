@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-ARCHITECTURES = ("transformer", "cnn")
+ARCHITECTURES = ("transformer", "cnn", "cnn-attention", "dual-attention")
 
 
 @dataclass(frozen=True)

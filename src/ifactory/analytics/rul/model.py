@@ -84,6 +84,102 @@ class CnnRul(nn.Module):
         return out
 
 
+class AttentionPoolCnnRul(nn.Module):
+    """The 1-D CNN body with attention pooling over time instead of the flattened dense head.
+
+    A learned score per time step weights the convolutional features (additive attention
+    pooling, Bahdanau et al. 2015; the "attention-based" head of AGCNN, Liu et al. 2021), so the
+    head sees where in the window the degradation signal is and has far fewer parameters than
+    the flattened head. The last step's features are concatenated, as the prediction is for
+    the window's last cycle. Selectable with `--architecture cnn-attention`; on validation it
+    did not beat the flattened CNN (docs/eval-cmapss.md), so it is not the default.
+    """
+
+    def __init__(
+        self, n_features: int, window: int, *, channels: int = 32, dropout: float = 0.2
+    ) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv1d(n_features, channels, 5, padding=2),
+            nn.GELU(),
+            nn.Conv1d(channels, channels, 5, padding=2),
+            nn.GELU(),
+            nn.Conv1d(channels, channels, 3, padding=1),
+            nn.GELU(),
+        )
+        self.position = nn.Parameter(torch.zeros(1, channels, window))
+        self.score = nn.Conv1d(channels, 1, 1)
+        self.head = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(2 * channels, 64), nn.GELU(), nn.Linear(64, 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Windows (batch × window × features) → RUL / cap (batch)."""
+        h = self.body(x.transpose(1, 2)) + self.position[:, :, : x.shape[1]]
+        weights = torch.softmax(self.score(h), dim=-1)  # batch × 1 × window
+        pooled = torch.cat([(h * weights).sum(-1), h[:, :, -1]], dim=1)
+        out: torch.Tensor = self.head(pooled).squeeze(-1)
+        return out
+
+
+class DualAttentionRul(nn.Module):
+    """Dual-aspect self-attention (after DAST, Zhang et al. 2022): sensor-wise and time-wise encoders.
+
+    The sensor encoder treats each feature's whole window as a token (attention between
+    sensors); the time encoder treats each cycle's feature vector as a token (attention between
+    cycles, learned positions). Both are pooled and fused by a dense head. Even at width 32 with
+    one layer per aspect an epoch costs about 3-4 times the CNN's on the CPU, which is why it is
+    an option (`--architecture dual-attention`) and not the default (docs/eval-cmapss.md).
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        window: int,
+        *,
+        d_model: int = 32,
+        heads: int = 4,
+        layers: int = 1,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+
+        def encoder() -> nn.TransformerEncoder:
+            layer = nn.TransformerEncoderLayer(
+                d_model,
+                heads,
+                dim_feedforward=2 * d_model,
+                dropout=dropout,
+                batch_first=True,
+                norm_first=True,
+            )
+            return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+        self.sensor_embed = nn.Linear(window, d_model)
+        self.sensor_id = nn.Parameter(torch.zeros(1, n_features, d_model))
+        self.sensor_encoder = encoder()
+        self.time_embed = nn.Linear(n_features, d_model)
+        self.position = nn.Parameter(torch.zeros(1, window, d_model))
+        nn.init.normal_(self.sensor_id, std=0.02)
+        nn.init.normal_(self.position, std=0.02)
+        self.time_encoder = encoder()
+        self.norm_s = nn.LayerNorm(d_model)
+        self.norm_t = nn.LayerNorm(d_model)
+        self.head = nn.Sequential(
+            nn.Linear(3 * d_model, d_model), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_model, 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Windows (batch × window × features) → RUL / cap (batch)."""
+        s = self.sensor_embed(x.transpose(1, 2)) + self.sensor_id
+        s = self.norm_s(self.sensor_encoder(s))
+        t = self.time_embed(x) + self.position[:, : x.shape[1]]
+        t = self.norm_t(self.time_encoder(t))
+        pooled = torch.cat([s.mean(1), t.mean(1), t[:, -1]], dim=1)
+        out: torch.Tensor = self.head(pooled).squeeze(-1)
+        return out
+
+
 def build_model(
     architecture: str,
     n_features: int,
@@ -101,6 +197,13 @@ def build_model(
         )
     if architecture == "cnn":
         return CnnRul(n_features, window, channels=width, dropout=dropout)
+    if architecture == "cnn-attention":
+        return AttentionPoolCnnRul(n_features, window, channels=width, dropout=dropout)
+    if architecture == "dual-attention":
+        heads = 4 if width % 4 == 0 else 1
+        return DualAttentionRul(
+            n_features, window, d_model=width, heads=heads, layers=layers, dropout=dropout
+        )
     raise ValueError(f"unknown architecture {architecture!r}; choose from {ARCHITECTURES}")
 
 
