@@ -171,6 +171,33 @@ def test_machine_page_shows_chart_and_state_timeline(
     page.screenshot(path=str(tmp_path / "machine.png"), full_page=True)
 
 
+def test_machine_page_opens_a_linked_window_fixed_until_a_range_is_chosen(
+    demo_url: str, page: Any
+) -> None:
+    """An evidence link (start_us, end_us, tag ids) shows that window, not the last 15 minutes."""
+    page.goto(f"{demo_url}/machines/{CNC1}")
+    data = page.evaluate("JSON.parse(document.getElementById('page-data').textContent)")
+    now_us = int(data["now_us"])
+    tag_id = int(page.locator(".tag-picker input[type=checkbox]").first.get_attribute("value"))
+    start_us, end_us = now_us - 6 * 3600 * 1_000_000, now_us - 2 * 3600 * 1_000_000
+    page.goto(
+        f"{demo_url}/machines/{CNC1}?range=900&tags={tag_id}&start_us={start_us}&end_us={end_us}"
+    )
+    page.wait_for_selector(".trend-panel canvas", timeout=LIVE_TIMEOUT_MS)
+    assert page.locator(".trend-panel").count() == 1, "the linked tag, by id, is the one charted"
+    assert page.locator("#fixed-window").is_visible()
+    # Four hours is past the raw limit: one-minute aggregates, and the window does not slide.
+    assert "time-weighted" in page.locator("#trend-note").inner_text()
+    shown = page.locator("#timeline-range").inner_text()
+    page.wait_for_timeout(2500)
+    assert page.locator("#timeline-range").inner_text() == shown
+    assert page.get_by_role("button", name="15 min").get_attribute("aria-pressed") == "false"
+    # A range button goes back to live.
+    page.get_by_role("button", name="15 min").click()
+    assert not page.locator("#fixed-window").is_visible()
+    page.wait_for_function("() => !location.search.includes('start_us')")
+
+
 def test_dead_letters_page_loads(demo_url: str, page: Any, tmp_path: Path) -> None:
     page.goto(demo_url + "/dead-letters")
     page.wait_for_selector("#dl-counts .reason-chip", timeout=LIVE_TIMEOUT_MS)

@@ -34,7 +34,6 @@ def historian_window(
     key = node.key if node is not None else str(machine_id)
     bucket_s = max(1, (end_us - start_us) // US // 600)
     range_s = max(60, (end_us - start_us) // US)
-    names = ",".join(registry.tags[t].name for t in known)
     return {
         "machine_id": machine_id,
         "machine_key": key,
@@ -43,7 +42,14 @@ def historian_window(
         "start_us": start_us,
         "end_us": end_us,
         "url": f"/machines/{quote(key)}?"
-        + urlencode({"range": range_s, "tags": names, "start_us": start_us, "end_us": end_us}),
+        + urlencode(
+            {
+                "range": range_s,
+                "tags": ",".join(str(t) for t in known),
+                "start_us": start_us,
+                "end_us": end_us,
+            }
+        ),
         "history": [
             "/api/history/aggregate?"
             + urlencode({"tag_id": t, "start_us": start_us, "end_us": end_us, "bucket_s": bucket_s})

@@ -33,13 +33,21 @@
     for (const b of boxes) b.checked = wanted.has(Number(b.value));
   }
   const selected = () => boxes.filter((b) => b.checked).map((b) => Number(b.value));
+  // A fixed window [start_us, end_us) from a link (an alert's or a work order's evidence) is
+  // shown as it was, not sliding with the clock, until a range button goes back to live.
+  const fixedStart = Number(params.get("start_us"));
+  const fixedEnd = Number(params.get("end_us"));
+  let fixed = params.has("start_us") && params.has("end_us") && Number.isFinite(fixedStart) &&
+    Number.isFinite(fixedEnd) && fixedEnd > fixedStart ? [fixedStart, fixedEnd] : null;
 
   function saveView() {
-    history.replaceState(null, "", `${location.pathname}?range=${rangeS}&tags=${selected().join(",")}`);
+    const win = fixed ? `&start_us=${fixed[0]}&end_us=${fixed[1]}` : "";
+    history.replaceState(null, "", `${location.pathname}?range=${rangeS}&tags=${selected().join(",")}${win}`);
   }
 
-  const windowUs = () => [clock.now_us - rangeS * US, clock.now_us];
-  const aggregated = () => rangeS > RAW_MAX_S;
+  const windowUs = () => (fixed ? fixed : [clock.now_us - rangeS * US, clock.now_us]);
+  const spanS = () => (fixed ? (fixed[1] - fixed[0]) / US : rangeS);
+  const aggregated = () => spanS() > RAW_MAX_S;
 
   // --- live values ----------------------------------------------------------------------
 
@@ -186,7 +194,7 @@
     p.hovering = idx !== null && idx !== undefined && p.data.y[idx] !== null && p.data.y[idx] !== undefined;
     if (!p.hovering) { showLatest(p); return; }
     const d = p.data;
-    let text = `${fmtTime(d.x[idx] * US, { date: rangeS > RAW_MAX_S })}: ${fmtNumber(d.y[idx], p.tag.data_type)}`;
+    let text = `${fmtTime(d.x[idx] * US, { date: spanS() > RAW_MAX_S })}: ${fmtNumber(d.y[idx], p.tag.data_type)}`;
     if (p.agg && d.min[idx] !== null) text += ` (${fmtNumber(d.min[idx], "float")} – ${fmtNumber(d.max[idx], "float")})`;
     p.latest.textContent = `${text}${p.tag.unit ? " " + p.tag.unit : ""}`;
     p.latest.dataset.cursor = "";
@@ -218,7 +226,7 @@
     const lines = limitLines(tag);
     const line = css("--chart-line") || "#0969da";
     const series = [
-      { value: (u, v) => (v === null ? "–" : fmtTime(v * US, { date: rangeS > RAW_MAX_S })) },
+      { value: (u, v) => (v === null ? "–" : fmtTime(v * US, { date: spanS() > RAW_MAX_S })) },
       {
         label: p.agg ? `${tag.label} (1-min time-weighted avg)` : tag.label,
         stroke: line, width: 2, spanGaps: false,
@@ -390,7 +398,7 @@
 
   /** Reload the totals once the window has slid by 1 % of its width (2-30 s of wall time). */
   function statesRefreshMs() {
-    return Math.min(30000, Math.max(2000, (1000 * 0.01 * rangeS * US) / Math.max(clock.step_us, 1)));
+    return Math.min(30000, Math.max(2000, (1000 * 0.01 * spanS() * US) / Math.max(clock.step_us, 1)));
   }
 
   function renderTimeline() {
@@ -413,7 +421,8 @@
     timelineEl.setAttribute("aria-label", `Machine states from ${fmtTime(start)} to ${fmtTime(end)}`);
     rangeEl.textContent = `${fmtTime(start, { date: true, seconds: false })} – ${fmtTime(end, { seconds: false })}`;
     // Ticks on round times of the site clock.
-    const step = (rangeS <= 900 ? 120 : rangeS <= 3600 ? 600 : 3600) * US;
+    const span_s = spanS();
+    const step = (span_s <= 900 ? 120 : span_s <= 3600 ? 600 : span_s <= 28800 ? 3600 : span_s <= 172800 ? 21600 : 86400) * US;
     const ticks = [];
     for (let t = Math.ceil(start / step) * step; t <= end; t += step) {
       ticks.push(h("span", { style: `left:${((t - start) / span) * 100}%` }, fmtTime(t, { seconds: false })));
@@ -453,15 +462,17 @@
   // --- range, clock and refresh --------------------------------------------------------------
 
   const rangeButtons = [...document.querySelectorAll(".range-picker button")];
+  const fixedNote = document.getElementById("fixed-window");
   function setRange(s) {
     rangeS = s;
-    for (const b of rangeButtons) b.setAttribute("aria-pressed", String(Number(b.dataset.range) === s));
+    for (const b of rangeButtons) b.setAttribute("aria-pressed", String(!fixed && Number(b.dataset.range) === s));
+    if (fixedNote) fixedNote.hidden = !fixed;
     for (const p of panels.values()) loadPanel(p);
     syncPanels();
     loadStates();
   }
   for (const b of rangeButtons) {
-    b.addEventListener("click", () => { setRange(Number(b.dataset.range)); saveView(); });
+    b.addEventListener("click", () => { fixed = null; setRange(Number(b.dataset.range)); saveView(); });
   }
 
   clock.onTick(() => {
