@@ -20,6 +20,7 @@ import shutil
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -38,7 +39,12 @@ HOUR_US = 3600 * US
 
 
 def run(
-    hours: float, seed: int, data_dir: Path, *, detect: bool
+    hours: float,
+    seed: int,
+    data_dir: Path,
+    *,
+    detect: bool,
+    config: anomaly.AnomalyConfig | None = None,
 ) -> tuple[int, float, Platform, anomaly.AnomalyDetection | None, PlantSimulator]:
     """Ingest `hours` of the simulated plant; returns points, ingest seconds and the parts."""
     shutil.rmtree(data_dir, ignore_errors=True)
@@ -47,7 +53,7 @@ def run(
     clock = ManualClock(start)
     settings = Settings(environment="test", data_dir=data_dir, state_stale_after_s=1e9)
     platform = Platform.open(settings, clock=clock, plant=plant)
-    detection = anomaly.install(platform) if detect else None
+    detection = anomaly.install(platform, config=config) if detect else None
     ids = {t.key: t.id for t in platform.registry.tags.values()}
     sim = PlantSimulator(plant, seed=seed, start_us=start, tag_ids=ids)
     t, end = start, start + int(hours * HOUR_US)
@@ -72,14 +78,28 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/ifactory-anomaly-bench"))
+    parser.add_argument(
+        "--on-delay-s",
+        type=float,
+        default=None,
+        help="alert on-delay in seconds (default: the platform's AnomalyConfig default)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    config = None
+    if args.on_delay_s is not None:
+        base = anomaly.AnomalyConfig()
+        policy = replace(base.policy, on_delay_us=int(args.on_delay_s * US))
+        config = replace(base, policy=policy)
 
     points, base_s, platform, _, _ = run(args.hours, args.seed, args.dir / "off", detect=False)
     platform.stop()
-    _, with_s, platform, detection, sim = run(args.hours, args.seed, args.dir / "on", detect=True)
+    _, with_s, platform, detection, sim = run(
+        args.hours, args.seed, args.dir / "on", detect=True, config=config
+    )
     assert detection is not None
     print(f"simulated_hours: {args.hours:g} h")
+    print(f"alert_on_delay: {detection.config.policy.on_delay_us / US:g} s")
     print(f"points: {points} points")
     print(f"ingest_without_detection: {points / base_s:.0f} points/s")
     print(f"ingest_with_detection: {points / with_s:.0f} points/s")

@@ -110,3 +110,30 @@ def test_resume_after_a_restart_keeps_the_open_alert_and_the_cooldown() -> None:
 def test_policy_rejects_inconsistent_settings(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         AlertPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_on_delay_a_fleeting_spike_raises_nothing_a_lasting_excursion_raises_once() -> None:
+    policy = AlertPolicy(
+        raise_at=1.0,
+        clear_below=0.7,
+        cooldown_us=600 * S,
+        clear_after_us=60 * S,
+        on_delay_us=120 * S,
+    )
+    sup = AlertSuppressor(policy)
+    # 60 s over the threshold, then back to normal: shorter than the on-delay.
+    spike = np.concatenate([np.full(60, 3.0), np.full(100, 0.2)])
+    assert sup.observe(7, "tag:1", (1,), _ts(0, len(spike)), spike) == []
+    assert not sup.is_open(7)
+    # An excursion that lasts: raised when it has lasted the on-delay, evidence from its start.
+    lasting = np.full(300, 2.0)
+    changes = sup.observe(7, "tag:1", (1,), _ts(1000, len(lasting)), lasting)
+    assert len(changes) == 1 and isinstance(changes[0], Raised)
+    assert changes[0].at_us == 1120 * S
+    # The evidence begins at least the lookback (600 s) before the raise: before the excursion.
+    assert changes[0].window_start_us == (1120 - 600) * S
+
+
+def test_on_delay_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match="on-delay"):
+        AlertPolicy(on_delay_us=-1)

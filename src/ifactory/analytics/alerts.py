@@ -12,6 +12,11 @@ re-alarm suppression):
   cleared only when *every* source of the machine has fallen below `clear_below` (< raise_at)
   and stayed there for `clear_after_us`, so a score that hovers around the threshold gives one
   alert, not a flapping series;
+- **on-delay**: an alert is raised only once the source's excursion (its run of points at or
+  above `clear_below`) has lasted `on_delay_us` and the score is at `raise_at`, so a fleeting
+  spike of a few samples raises nothing, while a degradation that persists for hours is not
+  delayed in any way that matters (ISA-18.2 / IEC 62682 on-delay timer against "fleeting"
+  alarms);
 - **cooldown (re-alarm delay)**: after an alert clears, the machine raises no new alert for
   `cooldown_us` of data time.
 
@@ -36,6 +41,8 @@ class AlertPolicy:
     clear_below: float = 0.7
     cooldown_us: int = 60 * 60 * 1_000_000
     clear_after_us: int = 5 * 60 * 1_000_000
+    # On-delay: how long an excursion must last before it may raise (0: raise at once).
+    on_delay_us: int = 0
     # Evidence shown before the first over-threshold point when the excursion began earlier.
     lookback_us: int = 10 * 60 * 1_000_000
 
@@ -44,8 +51,8 @@ class AlertPolicy:
             raise ValueError("raise_at must be a positive number")
         if not 0 <= self.clear_below < self.raise_at:
             raise ValueError("clear_below must be in [0, raise_at)")
-        if self.cooldown_us < 0 or self.clear_after_us < 0 or self.lookback_us < 0:
-            raise ValueError("cooldown, clear delay and lookback must not be negative")
+        if min(self.cooldown_us, self.clear_after_us, self.lookback_us, self.on_delay_us) < 0:
+            raise ValueError("cooldown, clear delay, on-delay and lookback must not be negative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +167,8 @@ class AlertSuppressor:
                 s.above_since = None
             if r >= p.raise_at:
                 if not m.open:
-                    if t >= m.cooldown_until:
+                    lasted = s.above_since is not None and t - s.above_since >= p.on_delay_us
+                    if t >= m.cooldown_until and lasted:
                         m.open = True
                         m.peak = r
                         s.in_alert = True
