@@ -87,3 +87,44 @@ def test_hysteresis_holds_the_alarm_through_a_fault_whose_score_dips() -> None:
     held = skab.evaluate([f], skab.SkabSettings(factor=2.0, release=0.3))
     chattering = skab.evaluate([f], skab.SkabSettings(factor=2.0, release=1.0))
     assert held.mar_pct < chattering.mar_pct
+
+
+def test_pca_preset_flags_the_shift_with_skabs_threshold_rule() -> None:
+    files = [synthetic(s) for s in range(2)]
+    metrics = skab.evaluate(files, skab.PCA_SETTINGS)
+    assert metrics.f1 > 0.9 and metrics.far_pct < 10.0
+
+
+def test_pca_preset_forgives_thermal_drift_but_not_a_flow_step() -> None:
+    f = synthetic(1)
+    thermo = skab.FEATURES.index("Thermocouple")
+    f.values[:, thermo] += np.linspace(0.0, 40.0, len(f.values))  # steady warm-up, 40 SD
+    frozen = skab.evaluate([f], replace(skab.PCA_SETTINGS, track=0.0))
+    tracked = skab.evaluate([f], skab.PCA_SETTINGS)
+    assert frozen.far_pct > 30.0
+    assert tracked.far_pct < 10.0 and tracked.mar_pct < 10.0
+
+
+def test_threshold_replays_training_rows_from_a_fresh_stream() -> None:
+    # A thermal channel that drifts through the training rows must not inflate the threshold:
+    # the frozen model replays them from the first sample, as it learnt them.
+    f = synthetic(2)
+    thermo = skab.FEATURES.index("Thermocouple")
+    f.values[:, thermo] += np.linspace(0.0, 40.0, len(f.values))
+    drifting = skab.detect_file(f, skab.PCA_SETTINGS)[2]
+    steady = skab.detect_file(synthetic(2), skab.PCA_SETTINGS)[2]
+    assert drifting == pytest.approx(steady, rel=0.5)
+
+
+def test_release_none_clears_at_the_training_quantile() -> None:
+    f = synthetic(0)
+    scores, flags, threshold = skab.detect_file(f, replace(skab.PCA_SETTINGS, factor=2.0))
+    clear = threshold / 2.0
+    was = np.concatenate([[0], flags[:-1]])
+    assert np.all(scores[(was == 1) & (flags == 0)] <= clear)
+    assert np.all(scores[(was == 1) & (flags == 1)] > clear)
+
+
+def test_unknown_detector_is_refused() -> None:
+    with pytest.raises(ValueError):
+        skab.make_detector(skab.SkabSettings(detector="nope"), 100)
