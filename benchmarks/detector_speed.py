@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from ifactory.analytics.detectors.cadose import ContextOseDetector
 from ifactory.analytics.detectors.knncad import KnnCadDetector
 from ifactory.analytics.detectors.multivariate import MahalanobisDetector
+from ifactory.analytics.detectors.sequence import SequenceLikelihoodDetector
 from ifactory.analytics.detectors.univariate import LikelihoodDetector, RankDetector, ZScoreDetector
 from ifactory.cli.eval import machine_lines
 
@@ -35,7 +36,14 @@ def main() -> None:
     rng = np.random.default_rng(0)
     values = np.cumsum(rng.normal(size=args.points))
     values[::997] += 25.0
-    for detector in (RankDetector(), LikelihoodDetector(), ZScoreDetector()):
+    # The sequence detector as `ifactory eval nab` runs it: the value range given, probation 750.
+    seqlik = SequenceLikelihoodDetector(
+        min_value=float(values.min()),
+        max_value=float(values.max()),
+        learning_period=375,
+        estimation_samples=375,
+    )
+    for detector in (seqlik, RankDetector(), LikelihoodDetector(), ZScoreDetector()):
         start, cpu = time.perf_counter(), time.process_time()
         detector.score_learn_many(values)
         batch = args.points / (time.perf_counter() - start)

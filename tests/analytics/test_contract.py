@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from ifactory.analytics.base import CheckpointError, Detector, registered, restore
-from ifactory.analytics.detectors import cadose, knncad, multivariate, univariate
+from ifactory.analytics.detectors import cadose, knncad, multivariate, pca, sequence, univariate
 
 N = 600
 
@@ -23,11 +23,21 @@ FACTORIES: dict[str, Callable[[], Detector]] = {
     "rank": lambda: univariate.RankDetector(history=300, cooldown=50, grace=50),
     "knncad": lambda: knncad.KnnCadDetector(probation=120, dim=5, k=7),
     "cadose": lambda: cadose.ContextOseDetector(min_value=-4.0, max_value=20.0, rest_period=30),
+    "seqlik": lambda: sequence.SequenceLikelihoodDetector(
+        bins=8,
+        learning_period=60,
+        estimation_samples=40,
+        historic_window=200,
+        reestimation_period=25,
+    ),
     "mahalanobis": lambda: multivariate.MahalanobisDetector(
         grace=20, refit_every=25, drift_horizon=100, drift_sd=[1.0, 0.5, 2.0]
     ),
+    "pca_t2q": lambda: pca.PcaT2QDetector(
+        lags=2, grace=20, refit_every=25, track=0.01, gate=5.0, tracked=["a"]
+    ),
 }
-MULTIVARIATE = {"mahalanobis"}
+MULTIVARIATE = {"mahalanobis", "pca_t2q"}
 
 
 def stream(name: str, seed: int, n: int = N) -> list[Any]:

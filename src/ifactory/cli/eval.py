@@ -73,7 +73,7 @@ def nab_cmd(
         str,
         typer.Option(
             "--detector",
-            help="univariate detector to run: rank, cadose, knncad, likelihood, zscore",
+            help="univariate detector to run: rank, seqlik, cadose, knncad, likelihood, zscore",
         ),
     ] = "rank",
 ) -> None:
@@ -83,6 +83,7 @@ def nab_cmd(
     from ifactory.analytics.base import Detector
     from ifactory.analytics.detectors.cadose import ContextOseDetector
     from ifactory.analytics.detectors.knncad import KnnCadDetector
+    from ifactory.analytics.detectors.sequence import SequenceLikelihoodDetector
     from ifactory.analytics.detectors.univariate import (
         LikelihoodDetector,
         RankDetector,
@@ -117,6 +118,7 @@ def nab_cmd(
             # CAD OSE needs a value range; the placeholder is replaced per file below.
             "cadose": lambda: ContextOseDetector(min_value=0.0, max_value=1.0),
             "knncad": KnnCadDetector,
+            "seqlik": SequenceLikelihoodDetector,
             "likelihood": LikelihoodDetector,
             "zscore": ZScoreDetector,
         }
@@ -146,6 +148,13 @@ def nab_cmd(
                     rest_period=max(1.0, nab.probationary_length(len(f.values)) / 5.0),
                 ),
             )
+        elif isinstance(detector, SequenceLikelihoodDetector):
+            # As NAB's numenta wrapper sets up HTM: the file's value range, learning for half
+            # the probationary period and estimating the likelihood over the other half.
+            seq: SequenceLikelihoodDetector = detector
+            scores = nab.run_detector_per_file(
+                files, lambda f: nab.sequence_detector_for_file(f, template=seq)
+            )
         else:
             scores = nab.run_detector(files, detector.clone)
         elapsed = time.perf_counter() - start
@@ -156,6 +165,12 @@ def nab_cmd(
             lines.append(
                 "nab_detector_per_file: min_value, max_value = the file's value range, "
                 "rest_period = probationary period / 5 (NAB's contextOSE wrapper)"
+            )
+        if isinstance(detector, SequenceLikelihoodDetector):
+            lines.append(
+                "nab_detector_per_file: min_value, max_value = the file's value range, "
+                "learning_period = probationary period // 2, estimation_samples = the rest of it "
+                "(NAB's numenta wrapper)"
             )
         scored = nab.score_detector(files, scores, profiles)
         lines.append(
@@ -224,12 +239,34 @@ def skab_cmd(
     data: Annotated[
         Path, typer.Option(help="SKAB checkout: data/<group>/<n>.csv, data/anomaly-free/")
     ],
+    detector: Annotated[
+        str,
+        typer.Option(
+            help="pca_t2q (default): dynamic-PCA T²+Q with a slow baseline on the thermal "
+            "channels, threshold by SKAB's rule (1.5 × the 0.99 quantile of the training "
+            "scores); mahalanobis: smoothed T², factor calibrated on anomaly-free.csv"
+        ),
+    ] = "pca_t2q",
     factor: Annotated[
         float | None,
-        typer.Option(help="fixed UCL factor instead of calibrating it on anomaly-free.csv"),
+        typer.Option(help="fixed UCL factor instead of the detector's default threshold rule"),
+    ] = None,
+    track: Annotated[
+        float | None,
+        typer.Option(help="pca_t2q: rate of the slow per-feature baseline per s (0: none)"),
+    ] = None,
+    gate: Annotated[
+        float | None,
+        typer.Option(help="pca_t2q: the baseline follows the data only while the score is below"),
+    ] = None,
+    tracked: Annotated[
+        str | None,
+        typer.Option(help="pca_t2q: comma-separated features with a slow baseline ('' for all)"),
     ] = None,
 ) -> None:
     """Train on each file's first 400 rows, flag the rest, and report SKAB's F1, FAR and MAR."""
+    from dataclasses import replace
+
     from ifactory.analytics.eval import skab
 
     try:
@@ -238,17 +275,43 @@ def skab_cmd(
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
     normal = skab.load_anomaly_free(data)
-    if factor is not None:
-        settings = skab.SkabSettings(
-            factor=factor, drift_sd=skab.wander(normal) if normal is not None else None
-        )
-        how = "fixed by --factor"
-    elif normal is not None:
-        settings = skab.calibrate(normal)
-        how = "calibrated: FAR <= 10 % on anomaly-free.csv, no anomaly label used"
+    if detector == "pca_t2q":
+        settings = skab.PCA_SETTINGS
+        if track is not None:
+            settings = replace(settings, track=track)
+        if gate is not None:
+            settings = replace(settings, gate=gate)
+        if tracked is not None:
+            names = tuple(t.strip() for t in tracked.split(",") if t.strip())
+            settings = replace(settings, tracked=names or None)
+        if factor is not None:
+            settings = replace(settings, factor=factor)
+            how = "fixed by --factor"
+        elif normal is not None:
+            settings = skab.calibrate(normal, settings)
+            how = (
+                "x the 0.99 quantile of the training scores; factor calibrated: FAR <= 10 % "
+                "on anomaly-free.csv, no anomaly label used"
+            )
+        else:
+            how = "SKAB's rule: 1.5 x the 0.99 quantile of the training scores"
+        title = "iFactory dynamic PCA T²+Q (smoothed, hysteresis)"
+    elif detector == "mahalanobis":
+        title = "iFactory Mahalanobis (smoothed T², wander-widened, hysteresis)"
+        if factor is not None:
+            settings = skab.SkabSettings(
+                factor=factor, drift_sd=skab.wander(normal) if normal is not None else None
+            )
+            how = "fixed by --factor"
+        elif normal is not None:
+            settings = skab.calibrate(normal)
+            how = "calibrated: FAR <= 10 % on anomaly-free.csv, no anomaly label used"
+        else:
+            settings = skab.SkabSettings()
+            how = "default (anomaly-free.csv absent)"
     else:
-        settings = skab.SkabSettings()
-        how = "default (anomaly-free.csv absent)"
+        console.print(f"[red]unknown detector {detector!r} (pca_t2q or mahalanobis)[/]")
+        raise typer.Exit(2)
     n_test = sum(len(f.values) - skab.TRAIN_ROWS for f in files)
     start = time.perf_counter()
     metrics = skab.evaluate(files, settings)
@@ -260,7 +323,7 @@ def skab_cmd(
     for col in ("algorithm", "F1", "FAR %", "MAR %", "source"):
         table.add_column(col, justify="left" if col in ("algorithm", "source") else "right")
     table.add_row(
-        "iFactory Mahalanobis (smoothed T², wander-widened, hysteresis)",
+        title,
         f"{metrics.f1:.2f}",
         f"{metrics.far_pct:.2f}",
         f"{metrics.mar_pct:.2f}",
@@ -279,6 +342,7 @@ def skab_cmd(
                         "published, all 34 files",
                     )
     console.print(table)
+    drift = "none" if settings.drift_sd is None else ",".join(f"{v:.2f}" for v in settings.drift_sd)
     lines = [
         f"skab_files: {len(files)} files",
         f"skab_test_points: {n_test} points",
@@ -286,9 +350,16 @@ def skab_cmd(
         f"skab_far: {metrics.far_pct:.2f} %",
         f"skab_mar: {metrics.mar_pct:.2f} %",
         f"skab_threshold_factor: {settings.factor:g} x ({how})",
-        f"skab_settings: smoothing={settings.smoothing:g} shrinkage={settings.shrinkage:g} "
-        f"quantile={settings.quantile:g} release={settings.release:g} "
-        f"drift_sd={'none' if settings.drift_sd is None else ','.join(f'{v:.2f}' for v in settings.drift_sd)}",
+        f"skab_settings: detector={settings.detector} smoothing={settings.smoothing:g} "
+        f"quantile={settings.quantile:g} "
+        f"release={'1/factor' if settings.release is None else f'{settings.release:g}'} "
+        + (
+            f"lags={settings.lags} variance={settings.variance:g} track={settings.track:g} "
+            f"gate={settings.gate:g} "
+            f"tracked={'all' if settings.tracked is None else ','.join(settings.tracked)}"
+            if settings.detector == "pca_t2q"
+            else f"shrinkage={settings.shrinkage:g} drift_sd={drift}"
+        ),
         f"skab_throughput: {n_test / elapsed:.0f} points/s (8 features each, incl. training)",
         "skab_seeds: detector is deterministic (no random element); 5 seeds give identical scores, sd 0",
     ]

@@ -18,8 +18,11 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from ifactory.analytics.detectors.sequence import SequenceLikelihoodDetector
 
 PROBATION_PERCENT = 0.15  # NAB runner default (probationaryPercent), first 15% of a file
 PROBATION_CAP_ROWS = 5000  # NAB caps the probation at 15% of 5000 rows = 750 rows
@@ -415,3 +418,25 @@ def run_detector(files: Sequence[NabFile], make: Callable[[], object]) -> dict[s
         detector = make()
         out[f.name] = np.asarray(detector.score_learn_many(f.values))  # type: ignore[attr-defined]
     return out
+
+
+def sequence_detector_for_file(
+    f: NabFile, template: SequenceLikelihoodDetector | None = None, **params: Any
+) -> SequenceLikelihoodDetector:
+    """The sequence-likelihood detector set up as NAB's numenta wrapper sets up HTM for a file.
+
+    NAB's runner gives every detector the file's value range (inputMin/inputMax) and its
+    probationary period; nab/detectors/numenta/numenta_detector.py learns for
+    floor(probation / 2) points and estimates the likelihood distribution over the rest of it.
+    The other settings come from `template` (a detector of the wanted settings) or `params`.
+    """
+    probation = int(probationary_length(len(f.values)))
+    learning = max(1, probation // 2)
+    per_file = {
+        "min_value": float(np.nanmin(f.values)),
+        "max_value": float(np.nanmax(f.values)),
+        "learning_period": learning,
+        "estimation_samples": max(1, probation - learning),
+    }
+    base = template if template is not None else SequenceLikelihoodDetector(**params)
+    return base.clone(**per_file)
