@@ -72,3 +72,12 @@ def test_sink_error_is_logged_and_stops_the_runner(
     assert calls.is_set() and not runner.running
     assert isinstance(runner.error, RuntimeError)
     assert "simulation runner stopped" in caplog.text
+
+
+def test_a_runner_never_started_stops_and_joins_without_error(plant: Plant) -> None:
+    # A platform that fails before start-up is still stopped: that must not raise.
+    sim = PlantSimulator(plant, seed=1, start_us=START_US)
+    runner = SimulationRunner(sim, lambda b: None, speed=None)
+    runner.stop()
+    runner.join(timeout=1)
+    assert not runner.running and runner.error is None

@@ -60,7 +60,9 @@ class SimulationRunner:
         self._stop.set()
 
     def join(self, timeout: float | None = None) -> None:
-        """Wait for the runner thread to end."""
+        """Wait for the runner thread to end (at once if it was never started)."""
+        if self._thread.ident is None:  # a platform stopped before it was started
+            return
         self._thread.join(timeout)
 
     @property
