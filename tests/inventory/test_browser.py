@@ -103,6 +103,19 @@ def test_parts_list_highlights_reorder_and_forms_book_movements(
             error.wait_for(state="visible", timeout=15_000)
             assert "cannot issue 25 pc of BRG-6205-2RS" in error.inner_text()
             assert page.locator("#on-hand").inner_text() == "19 pc"
+
+            # The inserts' open requisition: marked ordered with the ERP purchase order.
+            page.goto(f"{server}/inventory/parts/{ids['INS-APMT-1604']}")
+            row = page.locator("#part-requisitions-table tbody tr").first
+            assert row.locator(".req-state").inner_text() == "open"
+            row.locator("input[name=erp_reference]").fill("PO-4500017")
+            row.get_by_role("button", name="Mark ordered").click()
+            page.wait_for_selector(
+                "#part-requisitions-table .req-state >> text=ordered", timeout=15_000
+            )
+            row = page.locator("#part-requisitions-table tbody tr").first
+            assert "PO-4500017" in row.inner_text()
+            assert row.get_by_role("button", name="Mark ordered").count() == 0
             assert errors == []
         finally:
             browser.close()

@@ -15,6 +15,16 @@
     errorBox.hidden = false;
   }
 
+  /** The API's own message (its `detail` entries), or the HTTP status when it sent none. */
+  async function errorMessage(r) {
+    if (r.status === 401) return "Log in to book movements.";
+    try {
+      const data = await r.json();
+      if (Array.isArray(data.detail)) return data.detail.map((d) => d.msg).join("; ");
+    } catch (_) { /* not JSON: keep the status */ }
+    return `HTTP ${r.status}`;
+  }
+
   async function submit(form, event) {
     event.preventDefault();
     errorBox.hidden = true;
@@ -36,13 +46,7 @@
         window.location.reload();
         return;
       }
-      let message = `HTTP ${r.status}`;
-      try {
-        const data = await r.json();
-        if (Array.isArray(data.detail)) message = data.detail.map((d) => d.msg).join("; ");
-      } catch (_) { /* not JSON: keep the status */ }
-      if (r.status === 401) message = "Log in to book movements.";
-      showError(message);
+      showError(await errorMessage(r));
     } catch (err) {
       showError(`The booking did not reach the server: ${err.message}`);
     } finally {
@@ -52,5 +56,37 @@
 
   for (const form of document.querySelectorAll("form.inv-form")) {
     form.addEventListener("submit", (event) => submit(form, event));
+  }
+
+  // Requisition actions: mark ordered (with the ERP purchase order) or cancel, through
+  // PATCH /api/inventory/requisitions/{id}; received is booked by a goods receipt above.
+  async function setRequisition(form, event) {
+    event.preventDefault();
+    errorBox.hidden = true;
+    const body = { state: form.dataset.state };
+    const ref = form.querySelector("input[name=erp_reference]");
+    if (ref && ref.value.trim()) body.erp_reference = ref.value.trim();
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      const r = await fetch(`/api/inventory/requisitions/${form.dataset.requisitionId}`, {
+        method: "PATCH",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify(body),
+      });
+      if (r.ok) {
+        window.location.reload();
+        return;
+      }
+      showError(await errorMessage(r));
+    } catch (err) {
+      showError(`The change did not reach the server: ${err.message}`);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  for (const form of document.querySelectorAll("form.req-form")) {
+    form.addEventListener("submit", (event) => setRequisition(form, event));
   }
 })();
