@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from ifactory.inventory import demo, service
@@ -28,3 +29,25 @@ def test_parts_list_and_part_page(client: TestClient, platform: Platform) -> Non
     assert "inventory.js" in detail.text and 'id="receipt-form"' in detail.text
     assert "opening stock" in detail.text and "4711" in detail.text
     assert client.get("/inventory/parts/9999").status_code == 404
+
+
+def test_parts_list_pages_keep_the_filter(
+    client: TestClient, platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ifactory.web import inventory_pages
+
+    demo.seed(platform)
+    with platform.db.session() as s:
+        total = service.get_all_parts(s, offset=0, limit=1000)[1]
+    monkeypatch.setattr(inventory_pages, "PARTS_PAGE", 2)
+    first = client.get("/inventory")
+    pages = -(-total // 2)
+    assert f"page 1 of {pages}" in first.text
+    assert first.text.count('<tr data-status="') == 2
+    assert 'href="?page=2"' in first.text
+    last = client.get(f"/inventory?page={pages}")
+    assert f"page {pages} of {pages}" in last.text and f'href="?page={pages - 1}"' in last.text
+    assert last.text.count('<tr data-status="') == total - 2 * (pages - 1)
+    # A search keeps its query on the pager links.
+    searched = client.get("/inventory?q=-")
+    assert "page 1 of" in searched.text and 'href="?q=-&amp;page=2"' in searched.text

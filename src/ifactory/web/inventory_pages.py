@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
@@ -21,6 +22,7 @@ from ifactory.web import pages, views
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 LEDGER_PAGE = 50
+PARTS_PAGE = 200
 STATUS_LABELS = {
     "ok": "OK",
     "below_reorder_point": "Below reorder point",
@@ -69,20 +71,28 @@ def _qty(value: float | None) -> str:
     return f"{value:.4f}".rstrip("0").rstrip(".") if value % 1 else f"{value:.0f}"
 
 
+def _page_query(q: str | None, reorder: bool) -> str:
+    """The filter part of a pager link, so that paging keeps the search and the reorder filter."""
+    return urlencode(
+        {k: v for k, v in (("q", q or ""), ("reorder", "true" if reorder else "")) if v}
+    )
+
+
 @router.get("/inventory", response_class=HTMLResponse, name="inventory")
 def parts(
     request: Request,
     q: str | None = Query(default=None, max_length=100),
     reorder: bool = False,
+    page: int = Query(default=1, ge=1),
 ) -> HTMLResponse:
-    """Spare parts with on hand, reserved, available, on order and reorder status."""
+    """Spare parts with on hand, reserved, available, on order and reorder status, by pages."""
     with _db(request).session() as session:
         rows, total = service.get_all_parts(
             session,
             search=q or None,
             below_reorder_point=True if reorder else None,
-            offset=0,
-            limit=500,
+            offset=(page - 1) * PARTS_PAGE,
+            limit=PARTS_PAGE,
         )
         locations = {loc.id: loc for loc in service.get_all_locations(session)}
         requisitions, _ = service.get_requisitions(session, state="open", limit=100)
@@ -102,6 +112,9 @@ def parts(
             "numbers": numbers,
             "q": q or "",
             "reorder": reorder,
+            "page": page,
+            "pages": max(1, -(-total // PARTS_PAGE)),
+            "page_query": _page_query(q, reorder),
             "qty": _qty,
             "fmt": _formatter(request),
         },
