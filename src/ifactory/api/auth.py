@@ -12,6 +12,7 @@ set at login. Dependencies for the other routers:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -39,7 +40,15 @@ from ifactory.auth.schemas import (
     UserRead,
     UserUpdate,
 )
-from ifactory.core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from ifactory.auth.throttle import LoginThrottle
+from ifactory.core.audit import record
+from ifactory.core.errors import (
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    TooManyRequests,
+    Unauthenticated,
+)
 from ifactory.core.settings import Settings
 
 SESSION_COOKIE = "ifactory_session"
@@ -59,6 +68,7 @@ def install(
 ) -> None:
     """Add the signed session cookie middleware (keyed by `settings.secret_key`) to `app`."""
     settings = settings or app.state.platform.settings
+    app.state.login_throttle = LoginThrottle()
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,
@@ -164,13 +174,61 @@ def _start_session(request: Request, user: User) -> None:
     data.update({"uid": user.id, "epoch": user.session_epoch})
 
 
+def _throttle(request: Request) -> LoginThrottle:
+    throttle: LoginThrottle | None = getattr(request.app.state, "login_throttle", None)
+    if throttle is None:  # an app built without install(): throttle all the same
+        throttle = request.app.state.login_throttle = LoginThrottle()
+    return throttle
+
+
+def _sign_in(
+    request: Request, session: Session, *, username: str, password: str, via: str
+) -> User | None:
+    """Check the credentials under the throttle; audit the outcome. None: wrong credentials.
+
+    Raises TooManyRequests while the username or the client address is over its limit of
+    failed attempts (the password is not checked then). A failure is audited in a transaction
+    of its own, so the record stays although the request fails.
+    """
+    name = service.normalize_username(username)[:64]
+    address = request.client.host if request.client else None
+    throttle = _throttle(request)
+    wait = throttle.retry_after(name, address)
+    if wait > 0:
+        minutes = max(1, round(wait / 60))
+        raise TooManyRequests(
+            f"too many failed sign-ins; try again in about {minutes} min", retry_after_s=wait
+        )
+    user = service.authenticate(session, username=username, password=password)
+    details = {"address": address, "via": via}
+    if user is None:
+        throttle.failed(name, address)
+        with get_platform(request).db.session() as own:
+            record(
+                own,
+                user=name,
+                action="login_failed",
+                entity="user",
+                entity_id=name,
+                details=details,
+            )
+        return None
+    throttle.succeeded(name)
+    record(session, user=user, action="login", entity="user", entity_id=user.id, details=details)
+    _start_session(request, user)
+    return user
+
+
 @router.post("/api/auth/login", tags=["auth"], response_model=UserRead)
 def login(body: LoginRequest, request: Request, session: SessionDep) -> UserRead:
-    """Sign in with username and password; sets the session cookie."""
-    user = service.authenticate(session, username=body.username, password=body.password)
+    """Sign in with username and password; sets the session cookie.
+
+    Failed attempts are audited and throttled (429 with Retry-After after 5 failures for a
+    username or 20 from one address within 15 minutes).
+    """
+    user = _sign_in(request, session, username=body.username, password=body.password, via="api")
     if user is None:
         raise Unauthenticated(BAD_CREDENTIALS, loc=["body"])
-    _start_session(request, user)
     return UserRead.model_validate(user)
 
 
@@ -391,7 +449,18 @@ def login_form(
     target = safe_next(next_path)
     user = None
     if username.strip() and password:
-        user = service.authenticate(session, username=username, password=password)
+        try:
+            user = _sign_in(request, session, username=username, password=password, via="form")
+        except TooManyRequests as exc:
+            page = _login_page(
+                request,
+                next_path=target,
+                username=username[:64],
+                error=exc.msg.capitalize() + ".",
+                status=429,
+            )
+            page.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+            return page
     if user is None:
         message = (
             "Wrong username or password, or the account is disabled."
@@ -401,7 +470,6 @@ def login_form(
         return _login_page(
             request, next_path=target, username=username[:64], error=message, status=401
         )
-    _start_session(request, user)
     return RedirectResponse(target, status_code=303)
 
 

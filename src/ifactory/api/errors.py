@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ifactory.core.errors import IFactoryError
+from ifactory.core.errors import IFactoryError, TooManyRequests
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(IFactoryError)
     async def _domain(_: Request, exc: IFactoryError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
         return JSONResponse({"detail": exc.detail()}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

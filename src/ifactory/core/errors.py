@@ -49,6 +49,17 @@ class Unauthenticated(IFactoryError):
     status = 401
 
 
+class TooManyRequests(IFactoryError):
+    """Refused for now; `retry_after_s` says when to try again (the Retry-After header)."""
+
+    code = "too_many_requests"
+    status = 429
+
+    def __init__(self, msg: str, *, retry_after_s: float, loc: Sequence[str | int] = ()) -> None:
+        super().__init__(msg, loc=loc)
+        self.retry_after_s = retry_after_s
+
+
 class Unavailable(IFactoryError):
     code = "unavailable"
     status = 503
