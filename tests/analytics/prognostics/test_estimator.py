@@ -134,3 +134,10 @@ def test_a_lapsed_prediction_is_renewed_at_most_once_per_expiry() -> None:
     assert raised == [0, 96, 192]
     never = _estimator(horizon_h=72.0, release_h=108.0, confirm=1, expire_h=None)
     assert [h for h in range(240) if never._update_alarm(7, 50.0, h * H)] == [0]
+
+
+def test_by_default_a_lapsed_prediction_is_renewed_once_its_horizon_has_passed() -> None:
+    # "Failure within 72 h" says nothing more after 72 h: the default expiry is the horizon.
+    est = _estimator(horizon_h=72.0, release_h=108.0, confirm=1)
+    raised = [h for h in range(240) if est._update_alarm(7, 50.0, h * H)]
+    assert raised == [0, 72, 144, 216]

@@ -6,8 +6,9 @@ the machine class's model gives the 10/50/90 % RUL quantiles. When the compared 
 drops below the horizon (default 72 h) for `confirm` consecutive hours, one `FailurePredicted`
 is published for the episode; the episode ends (hysteresis) when the estimate stays above the
 release level for `confirm` hours, when the machine goes down (it failed or is repaired), or
-when its prediction lapsed (`expire_h` after it was raised without a failure: the planner gets
-a fresh prediction if the estimate is still under the horizon, at most one per `expire_h`).
+when its prediction lapsed (`expire_h`, by default the horizon, after it was raised without a
+failure: the planner gets a fresh prediction if the estimate is still under the horizon, at
+most one per `expire_h`; each renewal not followed by a failure counts as a false alarm).
 
 The estimator does no database I/O: the platform service persists its output, and the
 plant evaluation runs this same class on simulated data.
@@ -49,7 +50,11 @@ class AlarmPolicy:
     quantile: str = "low"
     # An episode whose prediction has lapsed (no failure this long after it was raised) ends;
     # if the estimate is still under the horizon, a new prediction is published. None: never.
-    expire_h: float | None = 96.0
+    # The horizon itself: a prediction "failure within 72 h" says nothing once 72 h have passed,
+    # and renewing it then (not a day later) rescues warnings raised too early on a slow wear.
+    # Chosen on tuning seeds 4-6 (models trained on 1-3): share predicted >= 48 h ahead 0.543
+    # against 0.521 with 96 h, at 0.50 against 0.47 false alarms per machine-month.
+    expire_h: float | None = 72.0
 
     def __post_init__(self) -> None:
         if self.horizon_h <= 0 or self.release_h < self.horizon_h:
