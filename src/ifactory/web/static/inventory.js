@@ -25,20 +25,14 @@
     return `HTTP ${r.status}`;
   }
 
-  async function submit(form, event) {
-    event.preventDefault();
+  /** Send `body` for `form`, then reload (every figure comes from the ledger) or show why not. */
+  async function send(form, method, url, body) {
     errorBox.hidden = true;
-    const body = {};
-    for (const [key, raw] of new FormData(form).entries()) {
-      const value = String(raw).trim();
-      if (value === "") continue;
-      body[key] = NUMBERS.has(key) ? Number(value) : value;
-    }
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     try {
-      const r = await fetch(`/api/inventory/parts/${page.part_id}/${form.dataset.kind}`, {
-        method: "POST",
+      const r = await fetch(url, {
+        method,
         headers: { "Content-Type": "application/json", Accept: "application/json" },
         body: JSON.stringify(body),
       });
@@ -48,45 +42,35 @@
       }
       showError(await errorMessage(r));
     } catch (err) {
-      showError(`The booking did not reach the server: ${err.message}`);
+      showError(`The request did not reach the server: ${err.message}`);
     } finally {
       button.disabled = false;
     }
   }
 
+  // Bookings: receipt, stocktake, issue.
   for (const form of document.querySelectorAll("form.inv-form")) {
-    form.addEventListener("submit", (event) => submit(form, event));
-  }
-
-  // Requisition actions: mark ordered (with the ERP purchase order) or cancel, through
-  // PATCH /api/inventory/requisitions/{id}; received is booked by a goods receipt above.
-  async function setRequisition(form, event) {
-    event.preventDefault();
-    errorBox.hidden = true;
-    const body = { state: form.dataset.state };
-    const ref = form.querySelector("input[name=erp_reference]");
-    if (ref && ref.value.trim()) body.erp_reference = ref.value.trim();
-    const button = form.querySelector("button[type=submit]");
-    button.disabled = true;
-    try {
-      const r = await fetch(`/api/inventory/requisitions/${form.dataset.requisitionId}`, {
-        method: "PATCH",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify(body),
-      });
-      if (r.ok) {
-        window.location.reload();
-        return;
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const body = {};
+      for (const [key, raw] of new FormData(form).entries()) {
+        const value = String(raw).trim();
+        if (value === "") continue;
+        body[key] = NUMBERS.has(key) ? Number(value) : value;
       }
-      showError(await errorMessage(r));
-    } catch (err) {
-      showError(`The change did not reach the server: ${err.message}`);
-    } finally {
-      button.disabled = false;
-    }
+      send(form, "POST", `/api/inventory/parts/${page.part_id}/${form.dataset.kind}`, body);
+    });
   }
 
+  // Requisition actions: mark ordered (with the ERP purchase order) or cancel; received is
+  // booked by a goods receipt against the requisition.
   for (const form of document.querySelectorAll("form.req-form")) {
-    form.addEventListener("submit", (event) => setRequisition(form, event));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const body = { state: form.dataset.state };
+      const ref = form.querySelector("input[name=erp_reference]");
+      if (ref && ref.value.trim()) body.erp_reference = ref.value.trim();
+      send(form, "PATCH", `/api/inventory/requisitions/${form.dataset.requisitionId}`, body);
+    });
   }
 })();
