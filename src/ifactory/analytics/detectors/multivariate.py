@@ -11,7 +11,41 @@ import numpy as np
 from ifactory.analytics.base import Detector
 
 
-class MahalanobisDetector(Detector):
+class FeatureVectors:
+    """Turns a sample (a mapping of feature names, or a sequence) into a vector of floats.
+
+    The feature names are fixed by the first mapping seen (sorted) unless given; a missing or
+    None feature becomes NaN. Shared by the multivariate detectors, which must provide
+    `_features`, `_p` and `_init_arrays` (sizing their state once the width is known).
+    """
+
+    _features: list[str] | None
+    _p: int
+
+    def _init_arrays(self) -> None:
+        raise NotImplementedError
+
+    def _vector(self, x: Mapping[str, Any] | Sequence[float] | np.ndarray) -> np.ndarray:
+        if isinstance(x, Mapping):
+            if self._features is None:
+                if not x:
+                    return np.full(self._p or 1, math.nan)
+                self._features = sorted(x)
+                self._p = len(self._features)
+                self._init_arrays()
+            vals = [x.get(k) for k in self._features]
+            return np.asarray([math.nan if v is None else float(v) for v in vals], dtype=float)
+        arr = np.asarray(x, dtype=float).ravel()
+        if self._features is None:
+            self._features = [f"x{i}" for i in range(len(arr))]
+            self._p = len(arr)
+            self._init_arrays()
+        if len(arr) != self._p:
+            raise ValueError(f"expected {self._p} features, got {len(arr)}")
+        return arr
+
+
+class MahalanobisDetector(FeatureVectors, Detector):
     """Smoothed squared Mahalanobis distance per feature, after Hotelling's T² (Hotelling 1947).
 
     The mean and covariance are learnt online (Welford's update of the co-moment matrix) until
@@ -74,25 +108,6 @@ class MahalanobisDetector(Detector):
         self._inv: np.ndarray = np.eye(p)
 
     # --- sample handling -----------------------------------------------------------------
-
-    def _vector(self, x: Mapping[str, Any] | Sequence[float] | np.ndarray) -> np.ndarray:
-        if isinstance(x, Mapping):
-            if self._features is None:
-                if not x:
-                    return np.full(self._p or 1, math.nan)
-                self._features = sorted(x)
-                self._p = len(self._features)
-                self._init_arrays()
-            vals = [x.get(k) for k in self._features]
-            return np.asarray([math.nan if v is None else float(v) for v in vals], dtype=float)
-        arr = np.asarray(x, dtype=float).ravel()
-        if self._features is None:
-            self._features = [f"x{i}" for i in range(len(arr))]
-            self._p = len(arr)
-            self._init_arrays()
-        if len(arr) != self._p:
-            raise ValueError(f"expected {self._p} features, got {len(arr)}")
-        return arr
 
     def _inverse(self) -> np.ndarray:
         # Refit at most every `refit_every` samples (every sample while young); the inverse is

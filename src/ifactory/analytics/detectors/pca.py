@@ -20,15 +20,16 @@ shrinks isolated noise spikes.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ifactory.analytics.base import Detector
+from ifactory.analytics.detectors.multivariate import FeatureVectors
 
 
-class PcaT2QDetector(Detector):
+class PcaT2QDetector(FeatureVectors, Detector):
     """Smoothed (T²/k + Q/θ₁)/2 of a dynamic-PCA model learnt online, optionally frozen.
 
     The model (mean, standard deviations and correlation of the embedded vector) is learnt with
@@ -97,25 +98,6 @@ class PcaT2QDetector(Detector):
         self._theta1 = 1.0
 
     # --- sample handling -----------------------------------------------------------------
-
-    def _vector(self, x: Mapping[str, Any] | Sequence[float] | np.ndarray) -> np.ndarray:
-        if isinstance(x, Mapping):
-            if self._features is None:
-                if not x:
-                    return np.full(self._p or 1, math.nan)
-                self._features = sorted(x)
-                self._p = len(self._features)
-                self._init_arrays()
-            vals = [x.get(k) for k in self._features]
-            return np.asarray([math.nan if v is None else float(v) for v in vals], dtype=float)
-        arr = np.asarray(x, dtype=float).ravel()
-        if self._features is None:
-            self._features = [f"x{i}" for i in range(len(arr))]
-            self._p = len(arr)
-            self._init_arrays()
-        if len(arr) != self._p:
-            raise ValueError(f"expected {self._p} features, got {len(arr)}")
-        return arr
 
     def _deviation(self, v: np.ndarray) -> np.ndarray:
         """The sample minus the slow baseline; a missing feature gets its learnt mean deviation."""
