@@ -55,6 +55,18 @@ class TransformerRul(nn.Module):
         return out
 
 
+def conv_body(n_features: int, channels: int) -> nn.Sequential:
+    """Three 1-D convolutions over time (kernels 5, 5, 3; length kept) with GELU: the CNN body."""
+    return nn.Sequential(
+        nn.Conv1d(n_features, channels, 5, padding=2),
+        nn.GELU(),
+        nn.Conv1d(channels, channels, 5, padding=2),
+        nn.GELU(),
+        nn.Conv1d(channels, channels, 3, padding=1),
+        nn.GELU(),
+    )
+
+
 class CnnRul(nn.Module):
     """1-D CNN over time (after Li, Ding, Sun 2018, DCNN): stacked convolutions, then a dense head."""
 
@@ -62,14 +74,7 @@ class CnnRul(nn.Module):
         self, n_features: int, window: int, *, channels: int = 32, dropout: float = 0.2
     ) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv1d(n_features, channels, 5, padding=2),
-            nn.GELU(),
-            nn.Conv1d(channels, channels, 5, padding=2),
-            nn.GELU(),
-            nn.Conv1d(channels, channels, 3, padding=1),
-            nn.GELU(),
-        )
+        self.body = conv_body(n_features, channels)
         self.head = nn.Sequential(
             nn.Flatten(),
             nn.Dropout(dropout),
@@ -99,14 +104,7 @@ class AttentionPoolCnnRul(nn.Module):
         self, n_features: int, window: int, *, channels: int = 32, dropout: float = 0.2
     ) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv1d(n_features, channels, 5, padding=2),
-            nn.GELU(),
-            nn.Conv1d(channels, channels, 5, padding=2),
-            nn.GELU(),
-            nn.Conv1d(channels, channels, 3, padding=1),
-            nn.GELU(),
-        )
+        self.body = conv_body(n_features, channels)
         self.position = nn.Parameter(torch.zeros(1, channels, window))
         self.score = nn.Conv1d(channels, 1, 1)
         self.head = nn.Sequential(
