@@ -10,9 +10,9 @@ Prints `name: number unit` lines, then the machine.
 - `pm_generation_catch_up_10000_plans`: the first pass after the platform was down for a day:
   every occurrence that fell due meanwhile is raised (reported with the count).
 - `mtbf_mttr_50_machines_1_year`: MTBF, MTTR, availability and TBF of 50 machines from a year
-  of synthetic state history (runs of 2-60 min, idles, setups, breakdowns, no-data gaps, shaped
-  as in benchmarks/oee.py), on the arrays as they come from the state table (the database read
-  is not included). That history is a stress case: about 23,000 spans and 1,400 failures per
+  of synthetic state history (runs of 2-60 min, idles, setups, breakdowns, no-data gaps: the
+  `synthetic_history` of benchmarks/_plant_history.py that benchmarks/oee.py uses too), on the
+  arrays as they come from the state table (the database read is not included). That history is a stress case: about 23,000 spans and 1,400 failures per
   machine-year (a failure every 6 h), printed as `mtbf_mttr_state_spans` / failures.
 - `mtbf_mttr_50_machines_1_year_end_to_end_sqlite` / `_postgres` (with `--pg URL`): what a
   user of `reliability.machines` (the API) waits for: the state history, downtime events,
@@ -47,8 +47,8 @@ import numpy as np
 from sqlalchemy import create_engine, insert, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _plant_history import alternating_spans, synthetic_history
 from ingest import describe
-from oee import synthetic_history
 
 from ifactory.core import migrate
 from ifactory.core.clock import ManualClock
@@ -247,15 +247,7 @@ def realistic_history(rng: np.random.Generator, start_us: int, end_us: int) -> o
         )
         * MINUTE_US
     )
-    durations = np.empty(2 * n)
-    durations[0::2] = run
-    durations[1::2] = stop
-    states = np.empty(2 * n, dtype=np.int8)
-    states[0::2] = oee.EXECUTING
-    states[1::2] = kind
-    edges = start_us + np.concatenate(([0], np.cumsum(durations))).astype(np.int64)
-    keep = edges[:-1] < end_us
-    return oee.Spans(states[keep], edges[:-1][keep], np.minimum(edges[1:][keep], end_us))
+    return alternating_spans(start_us, end_us, run, kind, stop)
 
 
 def _write_history(

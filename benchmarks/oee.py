@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _plant_history import synthetic_history
 from ingest import describe
 
 from ifactory.core.clock import from_datetime
@@ -28,23 +29,6 @@ from ifactory.production import oee
 from ifactory.production.live import LiveOEE
 
 US = 1_000_000
-
-
-def synthetic_history(rng: np.random.Generator, start_us: int, end_us: int) -> oee.Spans:
-    """A machine's state history: alternating runs and stops of realistic lengths."""
-    n = int((end_us - start_us) / (20 * 60 * US) * 2) + 16
-    run = rng.uniform(2, 60, n) * 60 * US
-    kind = rng.choice([oee.IDLE, oee.SETUP, oee.DOWN, oee.UNKNOWN], n, p=[0.75, 0.1, 0.12, 0.03])
-    stop = np.where(kind == oee.IDLE, rng.uniform(0.2, 8, n), rng.uniform(5, 90, n)) * 60 * US
-    durations = np.empty(2 * n)
-    durations[0::2] = run
-    durations[1::2] = stop
-    states = np.empty(2 * n, dtype=np.int8)
-    states[0::2] = oee.EXECUTING
-    states[1::2] = kind
-    edges = start_us + np.concatenate(([0], np.cumsum(durations))).astype(np.int64)
-    keep = edges[:-1] < end_us
-    return oee.Spans(states[keep], edges[:-1][keep], np.minimum(edges[1:][keep], end_us))
 
 
 def _registry(plant: Any) -> PlantRegistry:

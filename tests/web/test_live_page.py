@@ -11,8 +11,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -186,6 +188,10 @@ def test_machine_page_opens_a_linked_window_fixed_until_a_range_is_chosen(
     page.wait_for_selector(".trend-panel canvas", timeout=LIVE_TIMEOUT_MS)
     assert page.locator(".trend-panel").count() == 1, "the linked tag, by id, is the one charted"
     assert page.locator("#fixed-window").is_visible()
+    # The note names the window in site time (with dates when it is not within today).
+    note = page.locator("#fixed-window").inner_text()
+    tz = ZoneInfo(page.evaluate("document.body.dataset.tz"))
+    assert f"{_site(start_us, tz):%H:%M} – " in note and f"{_site(end_us, tz):%H:%M})" in note
     # Four hours is past the raw limit: one-minute aggregates, and the window does not slide.
     assert "time-weighted" in page.locator("#trend-note").inner_text()
     shown = page.locator("#timeline-range").inner_text()
@@ -196,6 +202,47 @@ def test_machine_page_opens_a_linked_window_fixed_until_a_range_is_chosen(
     page.get_by_role("button", name="15 min").click()
     assert not page.locator("#fixed-window").is_visible()
     page.wait_for_function("() => !location.search.includes('start_us')")
+
+
+def _site(us: int, tz: ZoneInfo) -> datetime:
+    return datetime.fromtimestamp(us / 1_000_000, tz)
+
+
+def _site_us(local: datetime) -> int:
+    return int(local.timestamp()) * 1_000_000
+
+
+def test_machine_page_dates_a_linked_window_that_is_not_within_today(
+    demo_url: str, page: Any
+) -> None:
+    """An hour yesterday, or a night across midnight, is ambiguous as bare times: dates are shown."""
+    page.goto(f"{demo_url}/machines/{CNC1}")
+    data = page.evaluate("JSON.parse(document.getElementById('page-data').textContent)")
+    tz = ZoneInfo(page.evaluate("document.body.dataset.tz"))
+    today = _site(int(data["now_us"]), tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    earlier = today - timedelta(days=2)
+    night = earlier.replace(hour=22)
+    morning = night + timedelta(hours=3)  # 01:00 the next day (a 02:00 may not exist: DST)
+    windows = [
+        # Within one earlier day: the date once, then the end time.
+        (earlier.replace(hour=10), earlier.replace(hour=12), f"{earlier:%Y-%m-%d} 10:00 – 12:00"),
+        # Across midnight: both dates, or the end would read as earlier than the start.
+        (night, morning, f"{night:%Y-%m-%d} 22:00 – {morning:%Y-%m-%d} 01:00"),
+        # Within today: the bare times (checked against the page's clock, which runs at 60x).
+        (today.replace(hour=10), today.replace(hour=12), "10:00 – 12:00"),
+    ]
+    for start, end, expected in windows:
+        page.goto(
+            f"{demo_url}/machines/{CNC1}?range=900"
+            f"&start_us={_site_us(start)}&end_us={_site_us(end)}"
+        )
+        page.wait_for_selector("#fixed-window:not([hidden])", timeout=LIVE_TIMEOUT_MS)
+        note, now_us = page.evaluate(
+            "[document.getElementById('fixed-window').innerText, IF.clock.now_us]"
+        )
+        if start.date() == today.date() and _site(now_us, tz).date() != today.date():
+            expected = f"{today:%Y-%m-%d} 10:00 – 12:00"  # the demo's clock passed midnight
+        assert f"({expected})" in note
 
 
 def test_dead_letters_page_loads(demo_url: str, page: Any, tmp_path: Path) -> None:

@@ -62,6 +62,16 @@ def _at(now_us: int | None) -> datetime:
     return to_datetime(now_us) if now_us is not None else utcnow()
 
 
+def _next_position(
+    session: Session, model: type[WorkOrderTask] | type[LotoStep], work_order_id: int
+) -> int:
+    """The position after the work order's last checklist item or isolation step (1 if none)."""
+    last = session.scalar(
+        select(func.max(model.position)).where(model.work_order_id == work_order_id)
+    )
+    return (last or 0) + 1
+
+
 # --- checklist --------------------------------------------------------------------------------
 
 
@@ -104,12 +114,9 @@ def add_task(
         raise InvalidInput("lower limit above upper limit", loc=["body", "lower"])
     if kind != "measurement" and (lower is not None or upper is not None):
         raise InvalidInput("only a measurement has limits", loc=["body", "lower"])
-    last = session.scalar(
-        select(func.max(WorkOrderTask.position)).where(WorkOrderTask.work_order_id == work_order.id)
-    )
     task = WorkOrderTask(
         work_order_id=work_order.id,
-        position=(last or 0) + 1,
+        position=_next_position(session, WorkOrderTask, work_order.id),
         description=description.strip(),
         kind=kind,
         unit=unit,
@@ -299,12 +306,9 @@ def add_loto_step(
             f"energy_source must be one of {', '.join(ENERGY_SOURCES)}",
             loc=["body", "energy_source"],
         )
-    last = session.scalar(
-        select(func.max(LotoStep.position)).where(LotoStep.work_order_id == work_order.id)
-    )
     step = LotoStep(
         work_order_id=work_order.id,
-        position=(last or 0) + 1,
+        position=_next_position(session, LotoStep, work_order.id),
         energy_source=energy_source,
         description=description.strip(),
         lock_number=lock_number.strip(),

@@ -16,14 +16,43 @@ class FeatureVectors:
 
     The feature names are fixed by the first mapping seen (sorted) unless given; a missing or
     None feature becomes NaN. Shared by the multivariate detectors, which must provide
-    `_features`, `_p` and `_init_arrays` (sizing their state once the width is known).
+    `_features`, `_p` and `_init_arrays` (sizing their state once the width is known, including
+    the Welford running mean `mean` and co-moment matrix `comoment` over `n` samples).
+
+    The mixin also saves and restores that shared part of the state (feature names and Welford
+    state); a detector extends `_get_state`/`_set_state` with its own fields through `super()`.
+    One without the Welford state overrides both and restores its width with `_restore_features`.
     """
 
     _features: list[str] | None
     _p: int
+    n: int
+    mean: np.ndarray
+    comoment: np.ndarray
 
     def _init_arrays(self) -> None:
         raise NotImplementedError
+
+    def _restore_features(self, state: dict[str, Any]) -> None:
+        """Take the feature names (hence the width) from a checkpoint and size the state afresh."""
+        # The width comes first: `_init_arrays` sizes every array before the learnt values land.
+        self._features = list(state["features"]) if state["features"] is not None else None
+        self._p = len(self._features) if self._features else 0
+        self._init_arrays()
+
+    def _get_state(self) -> dict[str, Any]:
+        return {
+            "features": self._features,
+            "n": self.n,
+            "mean": self.mean,
+            "comoment": self.comoment,
+        }
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        self._restore_features(state)
+        self.n = int(state["n"])
+        self.mean = np.asarray(state["mean"], dtype=float)
+        self.comoment = np.asarray(state["comoment"], dtype=float)
 
     def _vector(self, x: Mapping[str, Any] | Sequence[float] | np.ndarray) -> np.ndarray:
         if isinstance(x, Mapping):
@@ -178,10 +207,7 @@ class MahalanobisDetector(FeatureVectors, Detector):
 
     def _get_state(self) -> dict[str, Any]:
         return {
-            "features": self._features,
-            "n": self.n,
-            "mean": self.mean,
-            "comoment": self.comoment,
+            **super()._get_state(),
             "level": self.level,
             "t_mean": self.t_mean,
             "t_m2": self.t_m2,
@@ -191,12 +217,7 @@ class MahalanobisDetector(FeatureVectors, Detector):
         }
 
     def _set_state(self, state: dict[str, Any]) -> None:
-        self._features = list(state["features"]) if state["features"] is not None else None
-        self._p = len(self._features) if self._features else 0
-        self._init_arrays()
-        self.n = int(state["n"])
-        self.mean = np.asarray(state["mean"], dtype=float)
-        self.comoment = np.asarray(state["comoment"], dtype=float)
+        super()._set_state(state)
         self.level = float(state["level"])
         self.t_mean, self.t_m2 = float(state["t_mean"]), float(state["t_m2"])
         self.tx_comoment = np.asarray(state["tx_comoment"], dtype=float)

@@ -229,10 +229,7 @@ class PcaT2QDetector(FeatureVectors, Detector):
 
     def _get_state(self) -> dict[str, Any]:
         return {
-            "features": self._features,
-            "n": self.n,
-            "mean": self.mean,
-            "comoment": self.comoment,
+            **super()._get_state(),
             "history": self.history,
             "filled": self.filled,
             "base": self.base,
@@ -247,12 +244,7 @@ class PcaT2QDetector(FeatureVectors, Detector):
         }
 
     def _set_state(self, state: dict[str, Any]) -> None:
-        self._features = list(state["features"]) if state["features"] is not None else None
-        self._p = len(self._features) if self._features else 0
-        self._init_arrays()
-        self.n = int(state["n"])
-        self.mean = np.asarray(state["mean"], dtype=float)
-        self.comoment = np.asarray(state["comoment"], dtype=float)
+        super()._set_state(state)
         self.history = np.asarray(state["history"], dtype=float)
         self.filled = int(state["filled"])
         self.base = np.asarray(state["base"], dtype=float)

@@ -10,6 +10,26 @@ from torch import nn
 from ifactory.analytics.rul.config import ARCHITECTURES
 
 
+def transformer_encoder(
+    d_model: int, heads: int, layers: int, dropout: float
+) -> nn.TransformerEncoder:
+    """`layers` pre-norm self-attention layers (feed-forward width 2 × d_model), batch first.
+
+    Layer normalisation comes before attention and feed-forward (pre-LN, Xiong et al. 2020).
+    The stacked layers start as copies of one freshly initialised layer (`nn.TransformerEncoder`
+    deep-copies it), so building one consumes the random stream exactly as the models always did.
+    """
+    layer = nn.TransformerEncoderLayer(
+        d_model,
+        heads,
+        dim_feedforward=2 * d_model,
+        dropout=dropout,
+        batch_first=True,
+        norm_first=True,
+    )
+    return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+
 class TransformerRul(nn.Module):
     """Transformer encoder over time steps: sensor embedding, learned positions, pooled head.
 
@@ -32,15 +52,7 @@ class TransformerRul(nn.Module):
         self.embed = nn.Conv1d(n_features, d_model, kernel_size=3, padding=1)
         self.position = nn.Parameter(torch.zeros(1, window, d_model))
         nn.init.normal_(self.position, std=0.02)
-        layer = nn.TransformerEncoderLayer(
-            d_model,
-            heads,
-            dim_feedforward=2 * d_model,
-            dropout=dropout,
-            batch_first=True,
-            norm_first=True,
-        )
-        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.encoder = transformer_encoder(d_model, heads, layers, dropout)
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Sequential(
             nn.Linear(2 * d_model, d_model), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_model, 1)
@@ -141,26 +153,14 @@ class DualAttentionRul(nn.Module):
         dropout: float = 0.1,
     ) -> None:
         super().__init__()
-
-        def encoder() -> nn.TransformerEncoder:
-            layer = nn.TransformerEncoderLayer(
-                d_model,
-                heads,
-                dim_feedforward=2 * d_model,
-                dropout=dropout,
-                batch_first=True,
-                norm_first=True,
-            )
-            return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-
         self.sensor_embed = nn.Linear(window, d_model)
         self.sensor_id = nn.Parameter(torch.zeros(1, n_features, d_model))
-        self.sensor_encoder = encoder()
+        self.sensor_encoder = transformer_encoder(d_model, heads, layers, dropout)
         self.time_embed = nn.Linear(n_features, d_model)
         self.position = nn.Parameter(torch.zeros(1, window, d_model))
         nn.init.normal_(self.sensor_id, std=0.02)
         nn.init.normal_(self.position, std=0.02)
-        self.time_encoder = encoder()
+        self.time_encoder = transformer_encoder(d_model, heads, layers, dropout)
         self.norm_s = nn.LayerNorm(d_model)
         self.norm_t = nn.LayerNorm(d_model)
         self.head = nn.Sequential(

@@ -463,10 +463,31 @@
 
   const rangeButtons = [...document.querySelectorAll(".range-picker button")];
   const fixedNote = document.getElementById("fixed-window");
+  const fixedRange = document.getElementById("fixed-window-range");
+  const siteDay = (us) => fmtTime(us, { date: true, seconds: false }).slice(0, 10);
+
+  /** "14:05 – 18:05" within the site's today; otherwise with dates: "2026-11-23 22:00 – 2026-11-24 02:00". */
+  function fmtWindow([start, end]) {
+    const today = siteDay(clock.now_us);
+    const startDay = siteDay(start);
+    const endDay = siteDay(end);
+    const hm = { seconds: false };
+    if (startDay === today && endDay === today) return `${fmtTime(start, hm)} – ${fmtTime(end, hm)}`;
+    const endText = endDay === startDay ? fmtTime(end, hm) : fmtTime(end, { date: true, seconds: false });
+    return `${fmtTime(start, { date: true, seconds: false })} – ${endText}`;
+  }
+
+  function renderFixedNote() {
+    if (!fixedNote) return;
+    fixedNote.hidden = !fixed;
+    // Re-rendered with the clock: "today" moves on, and a window of today becomes yesterday's.
+    if (fixed && fixedRange) fixedRange.textContent = fmtWindow(fixed);
+  }
+
   function setRange(s) {
     rangeS = s;
     for (const b of rangeButtons) b.setAttribute("aria-pressed", String(!fixed && Number(b.dataset.range) === s));
-    if (fixedNote) fixedNote.hidden = !fixed;
+    renderFixedNote();
     for (const p of panels.values()) loadPanel(p);
     syncPanels();
     loadStates();
@@ -477,6 +498,7 @@
 
   clock.onTick(() => {
     renderSince(head);
+    renderFixedNote();
     renderTimeline();
     for (const p of panels.values()) redraw(p);
     for (const id of lastTs.keys()) renderUpdated(id);
