@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -19,9 +17,7 @@ from ifactory.analytics.prognostics.bootstrap import (
     plan_for,
 )
 from ifactory.analytics.prognostics.features import HOUR_US, machine_tags
-from ifactory.analytics.prognostics.install import LAG_US, PrognosticsService
-from ifactory.analytics.prognostics.model import QuantileModel
-from ifactory.core.clock import ManualClock
+from ifactory.analytics.prognostics.install import PrognosticsService
 from ifactory.core.db import Database
 from ifactory.core.errors import InvalidInput
 from ifactory.historian.embedded import EmbeddedStore
@@ -29,39 +25,17 @@ from ifactory.plant import service as plant_service
 from ifactory.plant.loader import Plant
 from ifactory.sim import PlantSimulator
 
-from .helpers import MinuteSource
+from .conftest import T0, FakePlatform, register_mill_model
 
-T0 = 500_000 * HOUR_US
 # Twelve simulated days: past the 10-day label cap, so the first two days have usable labels.
 TINY = TrainingPlan(seeds=(7,), days=12, step_s=20.0)
 
 
-@dataclass
-class FakePlatform:
-    db: Database
-    registry: Any
-    store: Any
-    clock: ManualClock
-    relay: Any
-    extras: list[Any] = field(default_factory=list)
-
-
-class Relay:
-    def notify(self) -> None:
-        pass
-
-
-def _platform(db: Database, plant: Plant) -> FakePlatform:
-    with db.session() as session:
-        plant_service.seed(session, plant, user="test")
-    with db.session() as session:
-        reg = plant_service.registry(session)
-    # Every machine executes, every signal reads 1.0, from long before T0 on.
-    platform = FakePlatform(
-        db, reg, MinuteSource(lambda tag, minute: 1.0), ManualClock(T0 + LAG_US), Relay()
-    )
-    platform.extras.append(PrognosticsService(platform))
-    return platform
+@pytest.fixture
+def platform(fake_platform: FakePlatform) -> FakePlatform:
+    """The platform stand-in with the running estimator installed, and no model yet."""
+    fake_platform.extras.append(PrognosticsService(fake_platform))
+    return fake_platform
 
 
 def test_minute_rollups_are_the_historians(
@@ -96,9 +70,8 @@ def test_minute_rollups_are_the_historians(
 
 
 def test_trains_registers_and_the_running_estimator_picks_the_models_up(
-    db: Database, example_plant: Plant
+    db: Database, platform: FakePlatform
 ) -> None:
-    platform = _platform(db, example_plant)
     estimator = platform.extras[0]
     assert estimator.run_once() == 0  # no model yet: nothing estimated
     bootstrap = attach(platform, demo_seed=1, backfill_from_us=T0 - 5 * HOUR_US, plan=TINY)
@@ -118,10 +91,12 @@ def test_trains_registers_and_the_running_estimator_picks_the_models_up(
             assert row.training_data["seeds"] == [7] and row.training_data["source"] == "simulator"
             assert row.metrics["train"]["rows"] > 0 and row.metrics["step_s"] == 20.0
         classes = {r.machine_class for r in rows}
+    # Press 3 has no state tag: its rules derive "down" from this stand-in's data (the stroke
+    # counter never advances, the current reads 1 A), and a machine that is down is not estimated.
     machines = [
         (m.machine_id, m.machine_class)
         for m in machine_tags(platform.registry)
-        if m.machine_class in classes
+        if m.machine_class in classes and m.state_tag is not None
     ]
     # The same service, no restart: it loads the new models and back-fills the five complete
     # hours since the data began, up to the newest complete hour.
@@ -152,31 +127,11 @@ def test_trains_registers_and_the_running_estimator_picks_the_models_up(
     assert {by_machine[mid].model_version for mid in ids_of_cls} == {2}
 
 
-def test_a_kept_registry_is_reused_without_training(db: Database, example_plant: Plant) -> None:
-    platform = _platform(db, example_plant)
+def test_a_kept_registry_is_reused_without_training(db: Database, platform: FakePlatform) -> None:
     with db.session() as session:
         existing = model_registry.get_all(session)
     assert existing == []
-    # Register one model the way `ifactory eval plant --register` would.
-    rng = np.random.default_rng(0)
-    mill = next(m for m in machine_tags(platform.registry) if m.machine_class == "cnc_mill")
-    model = QuantileModel.train(
-        rng.normal(size=(100, len(mill.feature_names()))),
-        rng.uniform(50, 168, 100),
-        mill.feature_names(),
-        cap_h=168,
-        rounds=5,
-    )
-    with db.session() as session:
-        model_registry.create(
-            session,
-            machine_class="cnc_mill",
-            model=model,
-            metrics={},
-            train_start_us=0,
-            train_end_us=1,
-            training_data={},
-        )
+    register_mill_model(platform)
     bootstrap = attach(platform, demo_seed=1, plan=TINY)
     assert bootstrap is not None
     bootstrap.start()
@@ -193,20 +148,14 @@ def test_training_seeds_never_include_the_demos() -> None:
         TrainingPlan(step_s=60.0)  # counters would count nothing within a minute
 
 
-def test_attach_refuses_the_demo_seed_and_needs_the_estimator(
-    db: Database, example_plant: Plant
-) -> None:
-    platform = _platform(db, example_plant)
+def test_attach_refuses_the_demo_seed_and_needs_the_estimator(platform: FakePlatform) -> None:
     with pytest.raises(InvalidInput):
         attach(platform, demo_seed=7, plan=TINY)
     platform.extras.clear()
     assert attach(platform, demo_seed=1, plan=TINY) is None
 
 
-def test_stopping_the_platform_ends_training_and_registers_nothing(
-    db: Database, example_plant: Plant
-) -> None:
-    platform = _platform(db, example_plant)
+def test_stopping_the_platform_ends_training_and_registers_nothing(platform: FakePlatform) -> None:
     bootstrap = attach(platform, demo_seed=1, plan=TrainingPlan(seeds=(7,), days=365))
     assert bootstrap is not None
     bootstrap.start()

@@ -57,6 +57,22 @@ class RollupSource(Protocol):
 
 
 @dataclass(frozen=True)
+class DerivedRule:
+    """A state rule of a machine without a state tag (plant model `state_derivation`), by tag id.
+
+    The rule holds in a minute when the counter increased within the last `window_minutes`
+    minutes, or when the minute's mean of the tag is above / below the limits.
+    """
+
+    state: str
+    counter_tag: int | None = None
+    window_minutes: int = 1
+    tag: int | None = None
+    above: float | None = None
+    below: float | None = None
+
+
+@dataclass(frozen=True)
 class MachineTags:
     """The tags of one machine that the features read, and how to read the state tag."""
 
@@ -70,12 +86,17 @@ class MachineTags:
     analog: tuple[tuple[int, str, float | None], ...]  # (tag id, tag name, reference level)
     cycle_tag: int | None = None
     scrap_tag: int | None = None
+    # Without a state tag: the plant model's rules that derive the state, and their fallback.
+    derived: tuple[DerivedRule, ...] = ()
+    derived_otherwise: str = "idle"
 
     @property
     def tag_ids(self) -> list[int]:
         """Every tag id the features read."""
         ids = [t for t, _, _ in self.analog]
         ids += [t for t in (self.state_tag, self.cycle_tag, self.scrap_tag) if t is not None]
+        for rule in self.derived:
+            ids += [t for t in (rule.counter_tag, rule.tag) if t is not None and t not in ids]
         return ids
 
     def feature_names(self) -> list[str]:
@@ -109,11 +130,72 @@ def _reference(limits: dict[str, Any] | None) -> float | None:
     return None
 
 
-def machine_tags(registry: Any) -> list[MachineTags]:
-    """The feature tags of every machine in a `PlantRegistry` that has a class and analog tags."""
-    out: list[MachineTags] = []
+def _derived_rules(node: Any, tags: Sequence[Any]) -> tuple[DerivedRule, ...]:
+    """The node's state-derivation rules with tag names resolved to ids (unknown tags dropped)."""
+    if node.state_derivation is None:
+        return ()
+    by_name = {t.name: t.id for t in tags}
+    rules = []
+    for r in node.state_derivation.rules:
+        counter = by_name.get(r.counter_active) if r.counter_active else None
+        tag = by_name.get(r.tag) if r.tag else None
+        if counter is None and tag is None:
+            continue
+        rules.append(
+            DerivedRule(
+                state=str(r.state),
+                counter_tag=counter,
+                window_minutes=max(1, math.ceil(r.window_s / 60.0)),
+                tag=tag,
+                above=r.above,
+                below=r.below,
+            )
+        )
+    return tuple(rules)
+
+
+def _analog_names(registry: Any, node: Any) -> tuple[str, ...]:
+    return tuple(
+        sorted(
+            t.name
+            for t in registry.machine_tags(node.id)
+            if t.role not in NON_ANALOG_ROLES
+            and t.data_type not in NON_ANALOG_TYPES
+            and t.name not in IGNORED_NAMES
+        )
+    )
+
+
+def _class_by_tags(registry: Any) -> dict[int, str]:
+    """Machines without an equipment class that measure exactly the condition tags of one class.
+
+    A retrofitted machine often has no class in the plant model, yet the same sensors as its
+    siblings (a press with a clamp-on current meter and a pressure transmitter): the class's
+    model applies to it. When the tags match no class, or more than one, it gets none.
+    """
+    signatures: dict[tuple[str, ...], set[str]] = {}
+    for node in registry.machines():
+        if node.equipment_class:
+            signatures.setdefault(_analog_names(registry, node), set()).add(node.equipment_class)
+    out: dict[int, str] = {}
     for node in registry.machines():
         if not node.equipment_class:
+            classes = signatures.get(_analog_names(registry, node), set())
+            if len(classes) == 1:
+                out[node.id] = next(iter(classes))
+    return out
+
+
+def machine_tags(registry: Any) -> list[MachineTags]:
+    """The feature tags of every machine in a `PlantRegistry` with analog tags and a class.
+
+    The class is the machine's equipment class, else the one class whose condition tags it has.
+    """
+    out: list[MachineTags] = []
+    by_tags = _class_by_tags(registry)
+    for node in registry.machines():
+        machine_class = node.equipment_class or by_tags.get(node.id)
+        if not machine_class:
             continue
         tags = registry.machine_tags(node.id)
         state = next((t for t in tags if t.role == "state"), None)
@@ -143,7 +225,7 @@ def machine_tags(registry: Any) -> list[MachineTags]:
             MachineTags(
                 machine_id=node.id,
                 machine_key=node.key,
-                machine_class=node.equipment_class,
+                machine_class=machine_class,
                 state_tag=None if state is None else state.id,
                 executing_code=executing,
                 down_codes=tuple(down),
@@ -151,6 +233,12 @@ def machine_tags(registry: Any) -> list[MachineTags]:
                 analog=analog,
                 cycle_tag=cycle,
                 scrap_tag=scrap,
+                derived=() if state is not None else _derived_rules(node, tags),
+                derived_otherwise=(
+                    "idle"
+                    if node.state_derivation is None
+                    else str(node.state_derivation.otherwise)
+                ),
             )
         )
     return out
@@ -200,6 +288,11 @@ def summarize_hours(
             for code in codes:
                 hit = (vmin == code) | (vmax == code) | (first_v == code) | (last_v == code)
                 target[idx[hit]] = True
+    elif tags.derived:
+        state = _derived_states(tags, rows, first_minute, minutes)
+        executing[:] = state == "executing"
+        down[:] = state == "down"
+        maint[:] = state == "maintenance"
     else:
         executing[:] = True
     levels = np.full((n_hours, len(tags.analog)), np.nan)
@@ -233,6 +326,53 @@ def summarize_hours(
         )
         for i in range(n_hours)
     ]
+
+
+def _minute_series(
+    rows: Rows, tag_id: int, first_minute: int, minutes: int, values: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """`values` (one per rollup row) of a tag placed on the minute grid, NaN where no row."""
+    out = np.full(minutes, np.nan)
+    sel = rows.tag == tag_id
+    idx = rows.bucket[sel] - first_minute
+    ok = (idx >= 0) & (idx < minutes)
+    out[idx[ok]] = values[sel][ok]
+    return out
+
+
+def _derived_states(
+    tags: MachineTags, rows: Rows, first_minute: int, minutes: int
+) -> npt.NDArray[np.str_]:
+    """Per minute, the state the machine's derivation rules give ('' where no input has data).
+
+    The rules are those the state tracker applies to the live stream (plant model
+    `state_derivation`), evaluated on 1-minute rollups: in order, the first that holds wins.
+    """
+    state = np.full(minutes, "", dtype=object)
+    seen = np.zeros(minutes, dtype=bool)
+    means = _minute_means(rows)
+    inc = np.nan_to_num(rows.inc, nan=0.0)
+    for rule in tags.derived:
+        if rule.counter_tag is not None:
+            counted = _minute_series(rows, rule.counter_tag, first_minute, minutes, inc)
+            seen |= np.isfinite(counted)
+            increased = np.nan_to_num(counted) > 0
+            # Within the window: an increase in this minute or in one of the w - 1 before it.
+            window = np.convolve(increased, np.ones(rule.window_minutes), mode="full")[:minutes]
+            holds = window > 0
+        else:
+            assert rule.tag is not None
+            level = _minute_series(rows, rule.tag, first_minute, minutes, means)
+            seen |= np.isfinite(level)
+            with np.errstate(invalid="ignore"):
+                holds = np.isfinite(level)
+                if rule.above is not None:
+                    holds &= level > rule.above
+                if rule.below is not None:
+                    holds &= level < rule.below
+        state = np.where((state == "") & holds, rule.state, state)
+    state = np.where((state == "") & seen, tags.derived_otherwise, state)
+    return np.asarray(state, dtype=np.str_)
 
 
 def _hourly_increase(
