@@ -12,7 +12,20 @@ import numpy as np
 import pytest
 
 from ifactory.analytics.base import CheckpointError, Detector, registered, restore
-from ifactory.analytics.detectors import cadose, knncad, multivariate, pca, sequence, univariate
+from ifactory.analytics.detectors import (
+    cadose,
+    conv_ae,
+    knncad,
+    multivariate,
+    pca,
+    sequence,
+    univariate,
+)
+
+try:  # imported here, before any I/O guard: the Conv-AE detector needs PyTorch (the ml extra)
+    import torch
+except ImportError:  # pragma: no cover - the test extra installs it
+    torch = None  # type: ignore[assignment]
 
 N = 600
 
@@ -36,8 +49,12 @@ FACTORIES: dict[str, Callable[[], Detector]] = {
     "pca_t2q": lambda: pca.PcaT2QDetector(
         lags=2, grace=20, refit_every=25, track=0.01, gate=5.0, tracked=["a"]
     ),
+    "conv_ae": lambda: conv_ae.ConvAEDetector(
+        window=8, train_size=80, persistence=2, channels=8, kernel=3, epochs=15, patience=3
+    ),
 }
-MULTIVARIATE = {"mahalanobis", "pca_t2q"}
+MULTIVARIATE = {"mahalanobis", "pca_t2q", "conv_ae"}
+NEEDS_TORCH = {"conv_ae"}
 
 
 def stream(name: str, seed: int, n: int = N) -> list[Any]:
@@ -63,7 +80,17 @@ def test_every_registered_detector_is_covered() -> None:
     assert set(registered()) == set(FACTORIES)
 
 
-@pytest.fixture(params=sorted(FACTORIES))
+@pytest.fixture(
+    params=[
+        pytest.param(
+            n,
+            marks=pytest.mark.skipif(
+                n in NEEDS_TORCH and torch is None, reason="PyTorch is not installed"
+            ),
+        )
+        for n in sorted(FACTORIES)
+    ]
+)
 def name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from ifactory.analytics.eval.skab import FEATURES
@@ -46,7 +48,19 @@ def test_eval_nab_reports_a_missing_corpus(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "not found" in result.output
 
 
-def test_eval_skab_prints_f1_far_mar(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--detector", "pca_t2q"],
+        pytest.param(
+            ["--seeds", "2"],  # the default detector, conv_ae (needs PyTorch)
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("torch") is None, reason="PyTorch is not installed"
+            ),
+        ),
+    ],
+)
+def test_eval_skab_prints_f1_far_mar(tmp_path: Path, args: list[str]) -> None:
     rng = np.random.default_rng(1)
     (tmp_path / "data" / "valve1").mkdir(parents=True)
     header = "datetime;" + ";".join(FEATURES) + ";anomaly;changepoint"
@@ -59,7 +73,7 @@ def test_eval_skab_prints_f1_far_mar(tmp_path: Path) -> None:
         for i, r in enumerate(x)
     ]
     (tmp_path / "data" / "valve1" / "0.csv").write_text("\n".join([header, *rows]) + "\n")
-    result = runner.invoke(app, ["eval", "skab", "--data", str(tmp_path)])
+    result = runner.invoke(app, ["eval", "skab", "--data", str(tmp_path), *args])
     assert result.exit_code == 0, result.output
     lines = dict(line.split(": ", 1) for line in result.output.splitlines() if ": " in line)
     assert float(lines["skab_f1"].split()[0]) > 0.8

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import platform
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -52,6 +53,17 @@ def machine_lines() -> list[str]:
         f"python: {sys.version.split()[0]} ({platform.python_implementation()})",
         f"platform: {platform.platform()}",
     ]
+
+
+def _sd(values: list[float]) -> float:
+    """Sample standard deviation (n - 1), 0 for a single value."""
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _mean_sd(values: list[float], digits: int) -> str:
+    """`mean ± sd` over seeds, or the single value of a deterministic run."""
+    mean = f"{statistics.fmean(values):.{digits}f}"
+    return f"{mean} ± {_sd(values):.{digits}f}" if len(values) > 1 else mean
 
 
 def _fmt(value: float | None) -> str:
@@ -242,11 +254,13 @@ def skab_cmd(
     detector: Annotated[
         str,
         typer.Option(
-            help="pca_t2q (default): dynamic-PCA T²+Q with a slow baseline on the thermal "
-            "channels, threshold by SKAB's rule (1.5 × the 0.99 quantile of the training "
-            "scores); mahalanobis: smoothed T², factor calibrated on anomaly-free.csv"
+            help="conv_ae (default): SKAB's convolutional autoencoder (needs PyTorch: the ml "
+            "extra), factor calibrated without labels (--calibration), mean ± sd over --seeds "
+            "seeds; pca_t2q: dynamic-PCA T²+Q with a slow baseline on the thermal channels, "
+            "factor calibrated on anomaly-free.csv; mahalanobis: smoothed T², factor "
+            "calibrated on anomaly-free.csv"
         ),
-    ] = "pca_t2q",
+    ] = "conv_ae",
     factor: Annotated[
         float | None,
         typer.Option(help="fixed UCL factor instead of the detector's default threshold rule"),
@@ -263,6 +277,17 @@ def skab_cmd(
         str | None,
         typer.Option(help="pca_t2q: comma-separated features with a slow baseline ('' for all)"),
     ] = None,
+    seeds: Annotated[
+        int, typer.Option(min=1, help="conv_ae: networks trained per file (seeds 0..N-1)")
+    ] = 5,
+    calibration: Annotated[
+        str,
+        typer.Option(
+            help="conv_ae: where the threshold factor is calibrated without labels: "
+            "anomaly-free (FAR <= 10 % on anomaly-free.csv) or training-parts (FAR <= 5 % on "
+            "rows 250-399 of each file after fitting rows 0-249; the default)"
+        ),
+    ] = "training-parts",
 ) -> None:
     """Train on each file's first 400 rows, flag the rest, and report SKAB's F1, FAR and MAR."""
     from dataclasses import replace
@@ -309,13 +334,51 @@ def skab_cmd(
         else:
             settings = skab.SkabSettings()
             how = "default (anomaly-free.csv absent)"
+    elif detector == "conv_ae":
+        title = f"iFactory Conv-AE (SKAB recipe, thermal windows centred; mean of {seeds} seeds)"
+        try:
+            import torch
+        except ImportError:
+            console.print(
+                "[red]conv_ae needs PyTorch: pip install 'ifactory[ml]' "
+                "(or choose --detector pca_t2q)[/]"
+            )
+            raise typer.Exit(2) from None
+        # One thread: the run fits the 1-core budget and its sums do not depend on the machine.
+        torch.set_num_threads(1)
+        settings = skab.CONV_AE_SETTINGS
+        if calibration not in ("anomaly-free", "training-parts"):
+            console.print(f"[red]unknown calibration {calibration!r}[/]")
+            raise typer.Exit(2)
+        if factor is not None:
+            settings = replace(settings, factor=factor)
+            how = "fixed by --factor"
+        elif calibration == "training-parts":
+            settings = skab.calibrate_on_training_parts(files, settings)
+            how = (
+                "x the 0.99 quantile of the training window errors; factor calibrated with "
+                f"seed {settings.seed}: FAR <= 5 % on rows {skab.PART_FIT_ROWS}-399 of each "
+                f"file after fitting rows 0-{skab.PART_FIT_ROWS - 1}, no anomaly label used"
+            )
+        elif normal is not None:
+            settings = skab.calibrate(normal, settings)
+            how = (
+                "x the 0.99 quantile of the training window errors; factor calibrated with "
+                f"seed {settings.seed}: FAR <= 10 % on anomaly-free.csv, no anomaly label used"
+            )
+        else:
+            how = "SKAB's rule: 1.5 x the 0.99 quantile of the training window errors"
     else:
-        console.print(f"[red]unknown detector {detector!r} (pca_t2q or mahalanobis)[/]")
+        console.print(f"[red]unknown detector {detector!r} (pca_t2q, mahalanobis or conv_ae)[/]")
         raise typer.Exit(2)
     n_test = sum(len(f.values) - skab.TRAIN_ROWS for f in files)
     start = time.perf_counter()
-    metrics = skab.evaluate(files, settings)
+    seed_list = list(range(seeds)) if detector == "conv_ae" else [settings.seed]
+    runs = [skab.evaluate(files, replace(settings, seed=s)) for s in seed_list]
     elapsed = time.perf_counter() - start
+    f1s = [m.f1 for m in runs]
+    fars = [m.far_pct for m in runs]
+    mars = [m.mar_pct for m in runs]
 
     table = Table(
         title=f"SKAB outlier detection ({len(files)} files, test = rows after the first 400)"
@@ -324,9 +387,9 @@ def skab_cmd(
         table.add_column(col, justify="left" if col in ("algorithm", "source") else "right")
     table.add_row(
         title,
-        f"{metrics.f1:.2f}",
-        f"{metrics.far_pct:.2f}",
-        f"{metrics.mar_pct:.2f}",
+        f"{statistics.fmean(f1s):.2f}",
+        f"{statistics.fmean(fars):.2f}",
+        f"{statistics.fmean(mars):.2f}",
         "this run",
     )
     board = data / "skab_leaderboard.csv"
@@ -343,25 +406,51 @@ def skab_cmd(
                     )
     console.print(table)
     drift = "none" if settings.drift_sd is None else ",".join(f"{v:.2f}" for v in settings.drift_sd)
-    lines = [
-        f"skab_files: {len(files)} files",
-        f"skab_test_points: {n_test} points",
-        f"skab_f1: {metrics.f1:.3f} ratio",
-        f"skab_far: {metrics.far_pct:.2f} %",
-        f"skab_mar: {metrics.mar_pct:.2f} %",
-        f"skab_threshold_factor: {settings.factor:g} x ({how})",
-        f"skab_settings: detector={settings.detector} smoothing={settings.smoothing:g} "
-        f"quantile={settings.quantile:g} "
-        f"release={'1/factor' if settings.release is None else f'{settings.release:g}'} "
-        + (
+    if detector == "conv_ae":
+        detail = (
+            f"window={settings.window} persistence={settings.persistence} "
+            f"centered={','.join(settings.centered or ()) or 'none'} error={settings.error} "
+            "(Conv1D 32/16, kernel 7, stride 2; Adam 1e-3, batch 32, <= 100 epochs, "
+            "early stop 5 on the last 10 % of windows)"
+        )
+        seed_lines = [
+            f"skab_seed_{s}: F1 {m.f1:.3f} ratio FAR {m.far_pct:.2f} % MAR {m.mar_pct:.2f} %"
+            for s, m in zip(seed_list, runs, strict=True)
+        ]
+        seed_summary = (
+            f"skab_seeds: {len(runs)} seeds (0..{len(runs) - 1}), figures are mean ± sd "
+            f"(sd over seeds, n-1): F1 sd {_sd(f1s):.3f}, FAR sd {_sd(fars):.2f}, "
+            f"MAR sd {_sd(mars):.2f}"
+        )
+    elif settings.detector == "pca_t2q":
+        detail = (
             f"lags={settings.lags} variance={settings.variance:g} track={settings.track:g} "
             f"gate={settings.gate:g} "
             f"tracked={'all' if settings.tracked is None else ','.join(settings.tracked)}"
-            if settings.detector == "pca_t2q"
-            else f"shrinkage={settings.shrinkage:g} drift_sd={drift}"
-        ),
-        f"skab_throughput: {n_test / elapsed:.0f} points/s (8 features each, incl. training)",
-        "skab_seeds: detector is deterministic (no random element); 5 seeds give identical scores, sd 0",
+        )
+    else:
+        detail = f"shrinkage={settings.shrinkage:g} drift_sd={drift}"
+    if detector != "conv_ae":
+        seed_lines = []
+        seed_summary = (
+            "skab_seeds: detector is deterministic (no random element); 5 seeds give "
+            "identical scores, sd 0"
+        )
+    lines = [
+        f"skab_files: {len(files)} files",
+        f"skab_test_points: {n_test} points",
+        f"skab_f1: {_mean_sd(f1s, 3)} ratio",
+        f"skab_far: {_mean_sd(fars, 2)} %",
+        f"skab_mar: {_mean_sd(mars, 2)} %",
+        f"skab_threshold_factor: {settings.factor:g} x ({how})",
+        f"skab_settings: detector={settings.detector} "
+        + ("" if detector == "conv_ae" else f"smoothing={settings.smoothing:g} ")
+        + f"quantile={settings.quantile:g} "
+        f"release={'1/factor' if settings.release is None else f'{settings.release:g}'} " + detail,
+        *seed_lines,
+        f"skab_throughput: {len(runs) * n_test / elapsed:.0f} points/s "
+        f"(8 features each, incl. training; {elapsed:.0f} s for {len(runs)} run(s))",
+        seed_summary,
     ]
     for line in [*lines, *machine_lines()]:
         typer.echo(line)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ifactory.analytics.detectors.conv_ae import ConvAEDetector
 from ifactory.analytics.eval import skab
 
 
@@ -128,3 +129,49 @@ def test_release_none_clears_at_the_training_quantile() -> None:
 def test_unknown_detector_is_refused() -> None:
     with pytest.raises(ValueError):
         skab.make_detector(skab.SkabSettings(detector="nope"), 100)
+
+
+def test_score_file_gives_the_scores_detect_file_thresholds() -> None:
+    f = synthetic(3)
+    settings = replace(skab.PCA_SETTINGS, factor=2.0)
+    scores, base = skab.score_file(f, settings)
+    same, flags, threshold = skab.detect_file(f, settings)
+    assert scores.tolist() == same.tolist() and threshold == base * 2.0
+    assert flags.tolist() == skab.alarm(scores, base, settings)[0].tolist()
+
+
+def test_conv_ae_preset_thresholds_on_its_training_windows_and_flags_the_shift() -> None:
+    pytest.importorskip("torch")
+    f = synthetic(0)
+    settings = replace(skab.CONV_AE_SETTINGS, window=16, factor=1.5)
+    detector = skab.make_detector(settings, len(f.values) - 400)
+    assert detector.name == "conv_ae"
+    scores, flags, threshold = skab.detect_file(f, settings)
+    detector.learn_many(f.values[:400])
+    assert isinstance(detector, ConvAEDetector)
+    expected = float(np.quantile(detector.training_errors, settings.quantile)) * 1.5
+    assert threshold == pytest.approx(expected)
+    truth = f.anomaly[400:].astype(bool)
+    assert flags[truth].mean() > 0.8 and flags[~truth].mean() < 0.15
+    # another seed trains another network: different scores, the same verdict on the shift
+    other = skab.detect_file(f, replace(settings, seed=1))
+    assert other[0].tolist() != scores.tolist() and other[1][truth].mean() > 0.8
+
+
+def test_calibration_on_training_parts_reads_only_the_first_400_rows_and_no_label() -> None:
+    files = [synthetic(s) for s in range(3)]
+    settings = skab.calibrate_on_training_parts(files, skab.PCA_SETTINGS, target_far_pct=5.0)
+    # labels and everything after row 400 may change: the factor does not
+    tampered = [
+        skab.SkabFile(f.name, np.vstack([f.values[:400], 50.0 + f.values[400:]]), 1 - f.anomaly)
+        for f in files
+    ]
+    again = skab.calibrate_on_training_parts(tampered, skab.PCA_SETTINGS, target_far_pct=5.0)
+    assert again.factor == settings.factor
+    parts = [skab.SkabFile(f.name, f.values[:400], np.zeros(400, dtype=int)) for f in files]
+    scored = [skab.score_file(p, settings, skab.PART_FIT_ROWS) for p in parts]
+    assert skab._far_pct(scored, settings) <= 5.0
+    k = skab.FACTOR_GRID.index(settings.factor)
+    if k > 0:
+        looser = replace(settings, factor=skab.FACTOR_GRID[k - 1])
+        assert skab._far_pct(scored, looser) > 5.0
