@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 console = Console()
 
 START = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)  # a Monday, 06:00 site time
-DEFAULT_TRAIN_SEEDS = "1,2,3"
+DEFAULT_TRAIN_SEEDS = "1,2,3,7,8,9,10,11,12,13,14,15"  # 4-6 are the tuning seeds
 DEFAULT_EVAL_SEED = 101
 US = 1_000_000
 HOUR_US = 3600 * US
@@ -243,7 +243,7 @@ def evaluate_seed(
         with run.db.session() as session:
             loaded = model_registry.load_latest(session)
         machines = [m for m in machine_tags(run.registry) if m.machine_class in loaded]
-        policy = AlarmPolicy(horizon_h=horizon_h, release_h=1.5 * horizon_h, expire_h=horizon_h)
+        policy = AlarmPolicy.for_horizon(horizon_h)
         estimator = OnlineEstimator(machines, loaded, policy=policy)
         scored_from = start_us + warmup_days * DAY_US
         scored_to = scored_from + days * DAY_US

@@ -54,7 +54,7 @@ def _estimator(**policy: float | None) -> OnlineEstimator:
 
 
 def test_one_failure_predicted_per_episode_with_its_band_and_signals() -> None:
-    est = _estimator(horizon_h=72.0, release_h=108.0, confirm=2)
+    est = _estimator(horizon_h=72.0, release_h=108.0, confirm=2, raise_below_h=None, expire_h=72.0)
     source = _source()
     events = []
     estimates = []
@@ -88,7 +88,7 @@ def test_one_failure_predicted_per_episode_with_its_band_and_signals() -> None:
 
 
 def test_an_estimate_hovering_between_horizon_and_release_does_not_raise_again() -> None:
-    est = _estimator(horizon_h=72.0, release_h=108.0, confirm=1)
+    est = _estimator(horizon_h=72.0, release_h=108.0, confirm=1, raise_below_h=None)
     # Drive the hysteresis directly with medians: below, between, below, between.
     raised = [est._update_alarm(7, v, i * H) for i, v in enumerate([60, 90, 60, 90, 60])]
     assert raised == [True, False, False, False, False]
@@ -100,13 +100,13 @@ def test_an_estimate_hovering_between_horizon_and_release_does_not_raise_again()
 
 def test_restart_resumes_the_alarm_without_raising_it_again() -> None:
     source = _source()
-    est = _estimator(confirm=2)
+    est = _estimator(confirm=2, raise_below_h=None, expire_h=72.0)
     events = []
     for h in range(1, 126):
         events += est.advance(source, T0 + h * H)[1]
     assert len(events) == 1
     # A new estimator (a restart) warms up from the historian and takes the stored alarm state.
-    again = _estimator(confirm=2)
+    again = _estimator(confirm=2, raise_below_h=None, expire_h=72.0)
     again.warm_up(source, T0 + 125 * H)
     again.restore_alarm(7, active=True, raised_us=events[0].estimated_at_us)
     more = []
@@ -125,6 +125,10 @@ def test_policy_is_validated() -> None:
         AlarmPolicy(horizon_h=72, release_h=48)
     with pytest.raises(InvalidInput):
         AlarmPolicy(quantile="p95")
+    with pytest.raises(InvalidInput):
+        AlarmPolicy(raise_below_h=120.0)  # over the release level: it could never clear
+    with pytest.raises(InvalidInput):
+        AlarmPolicy(expire_h=0.0)
 
 
 def test_a_lapsed_prediction_is_renewed_at_most_once_per_expiry() -> None:
@@ -136,8 +140,20 @@ def test_a_lapsed_prediction_is_renewed_at_most_once_per_expiry() -> None:
     assert [h for h in range(240) if never._update_alarm(7, 50.0, h * H)] == [0]
 
 
-def test_by_default_a_lapsed_prediction_is_renewed_once_its_horizon_has_passed() -> None:
-    # "Failure within 72 h" says nothing more after 72 h: the default expiry is the horizon.
-    est = _estimator(horizon_h=72.0, release_h=108.0, confirm=1)
-    raised = [h for h in range(240) if est._update_alarm(7, 50.0, h * H)]
-    assert raised == [0, 72, 144, 216]
+def test_by_default_the_alarm_is_raised_under_84_h_and_renewed_every_48_h() -> None:
+    # Three hours under 84 h raise it (12 h over the 72 h horizon: the failure is announced
+    # before it is inside the horizon); while the estimate stays low, a reminder every 48 h.
+    est = _estimator()
+    assert [est._update_alarm(7, 80.0, h * H) for h in range(3)] == [False, False, True]
+    raised = [h for h in range(3, 240) if est._update_alarm(7, 50.0, h * H)]
+    assert raised == [50, 98, 146, 194]
+    policy = AlarmPolicy()
+    assert (policy.horizon_h, policy.threshold_h, policy.release_h) == (72.0, 84.0, 108.0)
+
+
+def test_the_default_policy_scales_with_the_horizon() -> None:
+    policy = AlarmPolicy.for_horizon(48.0)
+    assert policy.horizon_h == 48.0 and policy.threshold_h == pytest.approx(56.0)
+    assert policy.release_h == pytest.approx(72.0) and policy.expire_h == pytest.approx(32.0)
+    assert (policy.confirm, policy.quantile) == (AlarmPolicy().confirm, AlarmPolicy().quantile)
+    assert AlarmPolicy.for_horizon(72.0) == AlarmPolicy()
