@@ -6,6 +6,7 @@ Drives Debian's Chromium (/usr/bin/chromium) through Playwright; never downloads
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -237,12 +238,57 @@ def test_machine_page_dates_a_linked_window_that_is_not_within_today(
             f"&start_us={_site_us(start)}&end_us={_site_us(end)}"
         )
         page.wait_for_selector("#fixed-window:not([hidden])", timeout=LIVE_TIMEOUT_MS)
-        note, now_us = page.evaluate(
-            "[document.getElementById('fixed-window').innerText, IF.clock.now_us]"
+        page.wait_for_selector(".trend-chart[data-time-ticks]", timeout=LIVE_TIMEOUT_MS)
+        page.wait_for_selector("#timeline-axis span", timeout=LIVE_TIMEOUT_MS)
+        note, timeline_range, timeline_ticks, chart_ticks, now_us = page.evaluate(
+            """[document.getElementById('fixed-window').innerText,
+                document.getElementById('timeline-range').textContent,
+                [...document.querySelectorAll('#timeline-axis span')].map((s) => s.textContent),
+                [...document.querySelectorAll('.trend-chart')].map((c) => c.dataset.timeTicks),
+                IF.clock.now_us]"""
         )
         if start.date() == today.date() and _site(now_us, tz).date() != today.date():
             expected = f"{today:%Y-%m-%d} 10:00 – 12:00"  # the demo's clock passed midnight
         assert f"({expected})" in note
+        # The state timeline names the same range the same way, and both time axes are dated
+        # (or not) by the same rule.
+        assert timeline_range == expected
+        dated = "-" in expected
+        _assert_tick_dates(timeline_ticks, start, dated)
+        assert len(chart_ticks) == 3, "the default tags are charted"
+        for ticks in chart_ticks:
+            _assert_tick_dates(ticks.split(" | "), start, dated)
+
+
+def _assert_tick_dates(labels: list[str], start: datetime, dated: bool) -> None:
+    """Labels "HH:MM" in time order; if `dated`, the first and each new day's carry the date."""
+    assert len(labels) >= 2, labels
+    day, previous = start.date(), None
+    for label in labels:
+        time_of_day, *date = label.split()
+        new_day = previous is not None and time_of_day < previous
+        if new_day:
+            day += timedelta(days=1)
+        want = [f"{day:%Y-%m-%d}"] if dated and (previous is None or new_day) else []
+        assert date == want, f"{label!r} in {labels}"
+        previous = time_of_day
+
+
+def test_machine_page_live_range_is_bare_times_within_today(demo_url: str, page: Any) -> None:
+    """The live 15 minutes within today read "HH:MM – HH:MM", no date on the start alone."""
+    page.goto(f"{demo_url}/machines/{CNC1}?range=900")
+    page.wait_for_selector("#timeline-axis span", timeout=LIVE_TIMEOUT_MS)
+    tz = ZoneInfo(page.evaluate("document.body.dataset.tz"))
+    text, ticks, now_us = page.evaluate(
+        """[document.getElementById('timeline-range').textContent,
+            [...document.querySelectorAll('#timeline-axis span')].map((s) => s.textContent),
+            IF.clock.now_us]"""
+    )
+    # The text may be one clock tick old; near midnight the window spans two days: dated then.
+    earliest, latest = now_us - 17 * 60 * 1_000_000, now_us + 60 * 1_000_000
+    if _site(earliest, tz).date() == _site(latest, tz).date():
+        assert re.fullmatch(r"\d\d:\d\d – \d\d:\d\d", text), text
+        assert all(re.fullmatch(r"\d\d:\d\d", t) for t in ticks), ticks
 
 
 def test_dead_letters_page_loads(demo_url: str, page: Any, tmp_path: Path) -> None:

@@ -49,6 +49,37 @@
   const spanS = () => (fixed ? (fixed[1] - fixed[0]) / US : rangeS);
   const aggregated = () => spanS() > RAW_MAX_S;
 
+  // --- times of a window: bare within the site's today, dated otherwise --------------------
+  // Re-evaluated on every render: "today" comes from the page's clock and moves on with it.
+
+  const siteDay = (us) => fmtTime(us, { date: true, seconds: false }).slice(0, 10);
+  /** True unless [start, end] lies within the site's today: bare times would be ambiguous. */
+  function needsDates([start, end]) {
+    const today = siteDay(clock.now_us);
+    return siteDay(start) !== today || siteDay(end) !== today;
+  }
+
+  /** "14:05 – 18:05" within the site's today; otherwise with dates: "2026-11-23 22:00 – 2026-11-24 02:00". */
+  function fmtWindow(win) {
+    const [start, end] = win;
+    const hm = { seconds: false };
+    if (!needsDates(win)) return `${fmtTime(start, hm)} – ${fmtTime(end, hm)}`;
+    const endText = siteDay(end) === siteDay(start) ? fmtTime(end, hm) : fmtTime(end, { date: true, seconds: false });
+    return `${fmtTime(start, { date: true, seconds: false })} – ${endText}`;
+  }
+
+  /** Time-axis labels ("14:00"); outside today the date goes under the first tick and each new day's. */
+  function tickLabels(ticksUs, win) {
+    const dated = needsDates(win);
+    let day = null;
+    return ticksUs.map((us) => {
+      const time = fmtTime(us, { seconds: false });
+      if (!dated || siteDay(us) === day) return time;
+      day = siteDay(us);
+      return `${time}\n${day}`;
+    });
+  }
+
   // --- live values ----------------------------------------------------------------------
 
   function renderUpdated(id) {
@@ -194,7 +225,7 @@
     p.hovering = idx !== null && idx !== undefined && p.data.y[idx] !== null && p.data.y[idx] !== undefined;
     if (!p.hovering) { showLatest(p); return; }
     const d = p.data;
-    let text = `${fmtTime(d.x[idx] * US, { date: spanS() > RAW_MAX_S })}: ${fmtNumber(d.y[idx], p.tag.data_type)}`;
+    let text = `${fmtTime(d.x[idx] * US, { date: needsDates(windowUs()) })}: ${fmtNumber(d.y[idx], p.tag.data_type)}`;
     if (p.agg && d.min[idx] !== null) text += ` (${fmtNumber(d.min[idx], "float")} – ${fmtNumber(d.max[idx], "float")})`;
     p.latest.textContent = `${text}${p.tag.unit ? " " + p.tag.unit : ""}`;
     p.latest.dataset.cursor = "";
@@ -226,7 +257,7 @@
     const lines = limitLines(tag);
     const line = css("--chart-line") || "#0969da";
     const series = [
-      { value: (u, v) => (v === null ? "–" : fmtTime(v * US, { date: spanS() > RAW_MAX_S })) },
+      { value: (u, v) => (v === null ? "–" : fmtTime(v * US, { date: needsDates(windowUs()) })) },
       {
         label: p.agg ? `${tag.label} (1-min time-weighted avg)` : tag.label,
         stroke: line, width: 2, spanGaps: false,
@@ -264,8 +295,15 @@
       },
       axes: [
         { stroke: css("--muted"), grid: { stroke: css("--grid"), width: 1 }, ticks: { stroke: css("--grid") },
-          // 24-hour site time; the date only where a label crosses midnight would need it.
-          values: (u, splits) => splits.map((v) => fmtTime(v * US, { seconds: false })) },
+          // 24-hour site time, dated as the timeline's ticks are (two lines: room for them, and
+          // ticks far enough apart that a date fits under each).
+          space: () => (needsDates(windowUs()) ? 80 : 50),
+          size: () => (needsDates(windowUs()) ? 56 : 40),
+          values: (u, splits) => {
+            const labels = tickLabels(splits.map((v) => v * US), windowUs());
+            p.chartEl.dataset.timeTicks = labels.join(" | ").replaceAll("\n", " ");
+            return labels;
+          } },
         { stroke: css("--muted"), grid: { stroke: css("--grid"), width: 1 }, ticks: { stroke: css("--grid") },
           size: 64, values: (u, vals) => axisLabels(vals) },
       ],
@@ -418,16 +456,22 @@
       }, width > 9 ? h("span", {}, label) : null));
     }
     timelineEl.replaceChildren(...segs);
-    timelineEl.setAttribute("aria-label", `Machine states from ${fmtTime(start)} to ${fmtTime(end)}`);
-    rangeEl.textContent = `${fmtTime(start, { date: true, seconds: false })} – ${fmtTime(end, { seconds: false })}`;
+    const rangeText = fmtWindow([start, end]);
+    timelineEl.setAttribute("aria-label", `Machine states, ${rangeText}`);
+    rangeEl.textContent = rangeText;
     // Ticks on round times of the site clock.
     const span_s = spanS();
     const step = (span_s <= 900 ? 120 : span_s <= 3600 ? 600 : span_s <= 28800 ? 3600 : span_s <= 172800 ? 21600 : 86400) * US;
-    const ticks = [];
-    for (let t = Math.ceil(start / step) * step; t <= end; t += step) {
-      ticks.push(h("span", { style: `left:${((t - start) / span) * 100}%` }, fmtTime(t, { seconds: false })));
-    }
-    axisEl.replaceChildren(...ticks);
+    const at = [];
+    for (let t = Math.ceil(start / step) * step; t <= end; t += step) at.push(t);
+    const labels = tickLabels(at, [start, end]);
+    axisEl.classList.toggle("dated", labels.some((l) => l.includes("\n")));
+    axisEl.replaceChildren(...at.map((t, i) => {
+      const pos = ((t - start) / span) * 100;
+      // Labels near an end run inward from their tick, so a dated one stays inside the panel.
+      const edge = pos < 8 ? "start" : pos > 92 ? "end" : null;
+      return h("span", { style: `left:${pos}%`, dataset: edge ? { edge } : {} }, labels[i]);
+    }));
   }
 
   function renderSummary(summary) {
@@ -464,19 +508,6 @@
   const rangeButtons = [...document.querySelectorAll(".range-picker button")];
   const fixedNote = document.getElementById("fixed-window");
   const fixedRange = document.getElementById("fixed-window-range");
-  const siteDay = (us) => fmtTime(us, { date: true, seconds: false }).slice(0, 10);
-
-  /** "14:05 – 18:05" within the site's today; otherwise with dates: "2026-11-23 22:00 – 2026-11-24 02:00". */
-  function fmtWindow([start, end]) {
-    const today = siteDay(clock.now_us);
-    const startDay = siteDay(start);
-    const endDay = siteDay(end);
-    const hm = { seconds: false };
-    if (startDay === today && endDay === today) return `${fmtTime(start, hm)} – ${fmtTime(end, hm)}`;
-    const endText = endDay === startDay ? fmtTime(end, hm) : fmtTime(end, { date: true, seconds: false });
-    return `${fmtTime(start, { date: true, seconds: false })} – ${endText}`;
-  }
-
   function renderFixedNote() {
     if (!fixedNote) return;
     fixedNote.hidden = !fixed;
