@@ -260,6 +260,56 @@ def test_machine_page_dates_a_linked_window_that_is_not_within_today(
             _assert_tick_dates(ticks.split(" | "), start, dated)
 
 
+def test_machine_page_dates_state_segments_that_are_not_within_today(
+    demo_url: str, page: Any
+) -> None:
+    """A segment's tooltip gives its times to the second, dated unless it lies within today.
+
+    The demo's history starts when it does, so the states endpoint answers with segments across
+    last midnight; the page's own code formats them.
+    """
+    page.goto(f"{demo_url}/machines/{CNC1}")
+    data = page.evaluate("JSON.parse(document.getElementById('page-data').textContent)")
+    tz = ZoneInfo(page.evaluate("document.body.dataset.tz"))
+    today = _site(int(data["now_us"]), tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    yesterday = today - timedelta(days=1)
+    at = {  # every segment boundary, in site time
+        "y21": yesterday.replace(hour=21, minute=30, second=15),
+        "y23": yesterday.replace(hour=23, minute=10, second=20),
+        "t00": today.replace(minute=40, second=5),
+        "t01": today.replace(hour=1, minute=30),
+    }
+    segments = [("executing", "y21", "y23"), ("idle", "y23", "t00"), ("down", "t00", "t01")]
+    intervals = [
+        {"state": s, "start_us": _site_us(at[a]), "end_us": _site_us(at[b]), "source": "tag"}
+        for s, a, b in segments
+    ]
+    seconds = {s: (at[b] - at[a]).total_seconds() for s, a, b in segments}
+    summary = {"seconds": seconds, "planned_seconds": seconds, "counts": dict.fromkeys(seconds, 1)}
+    page.route(
+        re.compile(r"/api/machines/.+/states\?"),
+        lambda route: route.fulfill(json={"intervals": intervals, "summary": summary}),
+    )
+    window = (
+        f"start_us={_site_us(yesterday.replace(hour=22))}&end_us={_site_us(today.replace(hour=2))}"
+    )
+    page.goto(f"{demo_url}/machines/{CNC1}?range=900&{window}")
+    page.wait_for_selector("#timeline .seg[data-state=down]", timeout=LIVE_TIMEOUT_MS)
+    titles, now_us = page.evaluate(
+        "[[...document.querySelectorAll('#timeline .seg')].map((s) => s.title), IF.clock.now_us]"
+    )
+    y, t = f"{yesterday:%Y-%m-%d}", f"{today:%Y-%m-%d}"
+    # Within the last day before today, the date once; across midnight, both dates.
+    expected = [f"Executing: {y} 21:30:15 – 23:10:20 (", f"Idle: {y} 23:10:20 – {t} 00:40:05 ("]
+    if _site(now_us, tz).date() == today.date():
+        expected.append("Down: 00:40:05 – 01:30:00 (")  # within today: bare times
+    else:
+        expected.append(f"Down: {t} 00:40:05 – 01:30:00 (")  # the demo's clock passed midnight
+    assert len(titles) == 3, titles
+    for title, want in zip(titles, expected, strict=True):
+        assert title.startswith(want), (title, want)
+
+
 def _assert_tick_dates(labels: list[str], start: datetime, dated: bool) -> None:
     """Labels "HH:MM" in time order; if `dated`, the first and each new day's carry the date."""
     assert len(labels) >= 2, labels

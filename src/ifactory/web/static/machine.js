@@ -439,6 +439,17 @@
     return Math.min(30000, Math.max(2000, (1000 * 0.01 * spanS() * US) / Math.max(clock.step_us, 1)));
   }
 
+  /**
+   * "14:05:12 – 14:07:40" within the site's today; a segment not within it is dated by the same
+   * rule as the window (needsDates), the end only when it falls on another day than the start.
+   */
+  function segmentTimes(iv, windowEnd) {
+    const dated = needsDates([iv.start_us, iv.open ? windowEnd : iv.end_us]);
+    const startText = fmtTime(iv.start_us, { date: dated });
+    if (iv.open) return `${startText} – now`;
+    return `${startText} – ${fmtTime(iv.end_us, { date: dated && siteDay(iv.end_us) !== siteDay(iv.start_us) })}`;
+  }
+
   function renderTimeline() {
     const [start, end] = windowUs();
     const span = end - start;
@@ -452,7 +463,7 @@
       segs.push(h("div", {
         class: "seg", dataset: { state: iv.state },
         style: `left:${((a - start) / span) * 100}%;width:${width}%`,
-        title: `${label}: ${fmtTime(iv.start_us)} – ${iv.open ? "now" : fmtTime(iv.end_us)} (${fmtDuration((iv.open ? end : iv.end_us) - iv.start_us)})`,
+        title: `${label}: ${segmentTimes(iv, end)} (${fmtDuration((iv.open ? end : iv.end_us) - iv.start_us)})`,
       }, width > 9 ? h("span", {}, label) : null));
     }
     timelineEl.replaceChildren(...segs);

@@ -1,0 +1,85 @@
+"""The top bar fits the screen, from a control-room display down to a phone, in a real browser.
+
+Drives Debian's Chromium through Playwright against the demo server of test_live_page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.web.test_live_page import LIVE_TIMEOUT_MS, browser, demo_url  # noqa: F401 (fixtures)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# Control-room display, a tablet in landscape (where the bar overflowed), a phone.
+WIDTHS = [1920, 1000, 390]
+# Dead letters shows neither the plant clock nor the connection pill; the overview shows both.
+PAGES = {"/dead-letters": False, "/": True}
+
+BOXES = """() => {
+  const box = (el) => {
+    const r = el.getBoundingClientRect();
+    return { left: r.left, right: r.right, top: r.top, bottom: r.bottom };
+  };
+  const one = (selector) => {
+    const el = document.querySelector(selector);
+    return el ? box(el) : null;
+  };
+  return {
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+    brand: one(".topbar .brand"),
+    live: one("#live-status"),
+    login: one(".topbar .login-link"),
+    links: [...document.querySelectorAll(".mainnav a")].map(box),
+  };
+}"""
+
+
+def _inside(box: dict[str, float], width: int) -> bool:
+    return box["left"] >= 0 and box["right"] <= width and box["bottom"] > 0
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_top_bar_fits_the_screen(
+    demo_url: str,  # noqa: F811
+    browser: Any,  # noqa: F811
+    width: int,
+    tmp_path: Path,
+) -> None:
+    """No sideways scrolling; the connection pill, log-in and every link are on screen."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        for path, has_live in PAGES.items():
+            page.goto(demo_url + path)
+            if has_live:
+                page.wait_for_selector("#live-status[data-live=live]", timeout=LIVE_TIMEOUT_MS)
+            page.screenshot(path=str(tmp_path / f"{width}{path.replace('/', '_')}.png"))
+            m = page.evaluate(BOXES)
+            assert m["scrollWidth"] <= m["innerWidth"] == width, (path, m)
+            assert m["login"] is not None and _inside(m["login"], width), (path, m["login"])
+            if has_live:
+                assert m["live"] is not None and _inside(m["live"], width), (path, m["live"])
+            assert len(m["links"]) >= 7, "every main page has a link"
+            for link in m["links"]:
+                assert _inside(link, width), (path, link)
+            # On the wide screen the links stay in one row beside the brand, as before; narrower,
+            # they get a row of their own below it.
+            brand_bottom = m["brand"]["bottom"]
+            if width == 1920:
+                assert all(link["top"] < brand_bottom for link in m["links"]), m
+            else:
+                assert all(link["top"] >= brand_bottom for link in m["links"]), m
+        # The links work where they are: a click on the last one, the first to be pushed off a
+        # narrow screen, opens its page.
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Dead letters").click()
+        page.wait_for_url(demo_url + "/dead-letters")
+    finally:
+        context.close()
+    assert not errors, f"script errors on the page: {errors}"
