@@ -16,7 +16,7 @@ plant evaluation runs this same class on simulated data.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -95,6 +95,38 @@ class AlarmPolicy:
             raise InvalidInput(
                 f"quantile must be one of {sorted(QUANTILE_INDEX)}", type="invalid_policy"
             )
+
+    @property
+    def quantile_index(self) -> int:
+        """Column of the compared quantile in a model's (low, median, high) prediction."""
+        return QUANTILE_INDEX[self.quantile]
+
+    def step(self, state: AlarmState, value_h: float, ts_us: int) -> bool:
+        """Advance `state` with one estimate (the compared quantile, hours) made at `ts_us`.
+
+        True when this estimate raises the alarm (a new `FailurePredicted`).
+        """
+        if (
+            state.active
+            and self.expire_h is not None
+            and state.raised_us is not None
+            and ts_us - state.raised_us >= self.expire_h * HOUR_US
+        ):
+            # The prediction lapsed without a failure: that episode is over.
+            state.active = False
+            state.raised_us = None
+        state.below = state.below + 1 if value_h < self.threshold_h else 0
+        state.above = state.above + 1 if value_h > self.release_h else 0
+        if not state.active and state.below >= self.confirm:
+            state.active = True
+            state.raised_us = ts_us
+            state.above = 0
+            return True
+        if state.active and state.above >= self.confirm:
+            state.active = False
+            state.raised_us = None
+            state.below = 0
+        return False
 
 
 @dataclass(frozen=True)
@@ -187,16 +219,29 @@ class OnlineEstimator:
         first = last if self.next_hour is None else self.next_hour
         if last < first:
             return [], []
+        estimates, events = self.estimate_hours(first, self._summaries(source, first, last))
+        self.next_hour = last + 1
+        return estimates, events
+
+    def estimate_hours(
+        self, first_hour: int, summaries: Mapping[int, Sequence[HourSummary]]
+    ) -> tuple[list[Estimate], list[FailurePredicted]]:
+        """Add consecutive hour summaries of every machine (from `first_hour` on) and estimate.
+
+        `advance` reads them from the historian; replaying stored summaries gives the same
+        estimates and alarms (the plant-policy tuning benchmark does so).
+        """
         estimates: list[Estimate] = []
         events: list[FailurePredicted] = []
-        summaries = self._summaries(source, first, last)
-        for i in range(last - first + 1):
+        n = min((len(s) for s in summaries.values()), default=0)
+        for i in range(n):
             for mid, hours in summaries.items():
                 self.histories[mid].add(hours[i])
-            est, ev = self._estimate_hour(first + i, {mid: s[i] for mid, s in summaries.items()})
+            est, ev = self._estimate_hour(
+                first_hour + i, {mid: s[i] for mid, s in summaries.items()}
+            )
             estimates += est
             events += ev
-        self.next_hour = last + 1
         return estimates, events
 
     def _estimate_hour(
@@ -219,7 +264,9 @@ class OnlineEstimator:
             quantiles = loaded.model.predict(x)
             for row, mid in enumerate(mids):
                 low, med, high = (float(v) for v in quantiles[row])
-                raised = self._update_alarm(mid, float(quantiles[row][self._qi]), ts_us)
+                raised = self._update_alarm(
+                    mid, float(quantiles[row][self.policy.quantile_index]), ts_us
+                )
                 signals: list[tuple[str, float]] = []
                 if raised:
                     signals = loaded.model.explain(x[row]).contributions
@@ -258,32 +305,6 @@ class OnlineEstimator:
                     )
         return estimates, events
 
-    @property
-    def _qi(self) -> int:
-        return QUANTILE_INDEX[self.policy.quantile]
-
     def _update_alarm(self, machine_id: int, value_h: float, ts_us: int) -> bool:
         """Advance the hysteresis with one estimate; True when this estimate raises the alarm."""
-        state = self.alarms[machine_id]
-        p = self.policy
-        if (
-            state.active
-            and p.expire_h is not None
-            and state.raised_us is not None
-            and ts_us - state.raised_us >= p.expire_h * HOUR_US
-        ):
-            # The prediction lapsed without a failure: that episode is over.
-            state.active = False
-            state.raised_us = None
-        state.below = state.below + 1 if value_h < p.threshold_h else 0
-        state.above = state.above + 1 if value_h > p.release_h else 0
-        if not state.active and state.below >= p.confirm:
-            state.active = True
-            state.raised_us = ts_us
-            state.above = 0
-            return True
-        if state.active and state.above >= p.confirm:
-            state.active = False
-            state.raised_us = None
-            state.below = 0
-        return False
+        return self.policy.step(self.alarms[machine_id], value_h, ts_us)

@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from ifactory.analytics.prognostics.features import (
     HOUR_US,
+    HourSummary,
     MachineHistory,
     MachineTags,
     RollupSource,
@@ -49,11 +50,15 @@ class FeatureCollector:
             rows = source.rollups(ids, lo * HOUR_US, (hi + 1) * HOUR_US)
             for mid, m in self.machines.items():
                 for summary in summarize_hours(m, rows, lo, hi):
-                    history = self.histories[mid]
-                    history.add(summary)
-                    if not summary.down:
-                        self.rows[mid].append((summary.hour, history.features()))
+                    self.add(mid, summary)
         self.next_hour = max(last + 1, first)
+
+    def add(self, machine_id: int, summary: HourSummary) -> None:
+        """Add one hour summary of a machine and, unless it was down, its features."""
+        history = self.histories[machine_id]
+        history.add(summary)
+        if not summary.down:
+            self.rows[machine_id].append((summary.hour, history.features()))
 
 
 @dataclass
