@@ -49,6 +49,9 @@ def test_ranking_page_lists_every_machine_with_alerts_first(platform: Platform) 
     first = html.index('data-machine-key="')
     assert html[first:].startswith(f'data-machine-key="{PRESS1}"')
     assert "1 open, 1 not acknowledged" in html
+    # Press 3 (a retrofit without a class) has the press's sensors: it is predicted as a press.
+    row = html[html.index('data-machine-key="acme/springfield/press_shop/press_line/press3"') :]
+    assert "<td>press</td>" in row[: row.index("</tr>")]
 
 
 def test_machine_page_shows_its_alerts_and_says_when_no_rul_is_available(

@@ -31,6 +31,7 @@ from ifactory.analytics.alert_schemas import (
     ScorePoint,
 )
 from ifactory.analytics.prognostics import service as prognostics
+from ifactory.analytics.prognostics.features import class_by_tags
 from ifactory.plant.registry import NodeInfo, PlantRegistry
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,8 @@ def ranking(
         counts[int(machine_id)] = (total + int(n), unack + (int(n) if state == "active" else 0))
     scores = alert_service.recent_scores(session, since_us=now_us - HOUR_US)
     ruls = latest_rul(session)
+    # A machine without a class whose sensors match one class is predicted with its model.
+    by_tags = class_by_tags(registry)
     out = []
     for m in machines:
         total, unack = counts.get(m.id, (0, 0))
@@ -126,7 +129,7 @@ def ranking(
                 m.id,
                 m.key,
                 m.name,
-                m.equipment_class,
+                m.equipment_class or by_tags.get(m.id),
                 total,
                 unack,
                 ratio,

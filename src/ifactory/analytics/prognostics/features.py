@@ -166,7 +166,7 @@ def _analog_names(registry: Any, node: Any) -> tuple[str, ...]:
     )
 
 
-def _class_by_tags(registry: Any) -> dict[int, str]:
+def class_by_tags(registry: Any) -> dict[int, str]:
     """Machines without an equipment class that measure exactly the condition tags of one class.
 
     A retrofitted machine often has no class in the plant model, yet the same sensors as its
@@ -192,7 +192,7 @@ def machine_tags(registry: Any) -> list[MachineTags]:
     The class is the machine's equipment class, else the one class whose condition tags it has.
     """
     out: list[MachineTags] = []
-    by_tags = _class_by_tags(registry)
+    by_tags = class_by_tags(registry)
     for node in registry.machines():
         machine_class = node.equipment_class or by_tags.get(node.id)
         if not machine_class:
