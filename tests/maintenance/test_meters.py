@@ -22,6 +22,7 @@ from tests.maintenance.pm_support import (
     S,
     env,
 )
+from tests.maintenance.test_pm import complete
 
 __all__ = ["env"]
 T0 = MONDAY_06H_US
@@ -260,3 +261,38 @@ def test_condition_on_a_bus_event_about_the_machine(env: Env) -> None:
     wo = env.work_orders(plan_id)[0]
     seen = wo.evidence["triggers"][0]["event"]
     assert (seen["event_id"], seen["payload"]["score"]) == (str(event.event_id), 0.97)
+
+
+def test_a_persisting_condition_raises_no_new_work_order_while_the_last_is_open(
+    env: Env,
+) -> None:
+    cnc1 = env.machine(CNC1)
+    plan_id = env.create_plan(
+        name="Failure predicted: inspect",
+        machine_id=cnc1,
+        triggers=[{"kind": "condition", "event_type": AnomalyFlagged.type}],
+    )
+
+    def signal(at_us: int) -> None:
+        event = AnomalyFlagged(machine_id=cnc1, at_us=at_us, score=0.9)
+        with env.db.session() as session:
+            pm.record_signal(session, event=event, machine_id=cnc1, at_us=at_us)
+
+    signal(T0 + 5 * MIN)
+    env.clock.set(T0 + 6 * MIN)
+    assert env.generate().generated == 1
+    # The prediction is renewed twice while the work order is open: no second work order.
+    signal(T0 + 48 * HOUR)
+    signal(T0 + 96 * HOUR)
+    env.clock.set(T0 + 97 * HOUR)
+    assert env.generate().generated == 0
+    # Completed at 100 h: the renewals before it are answered by it; a later one raises anew.
+    first = env.work_orders(plan_id)[0]
+    complete(env, first.id, T0 + 100 * HOUR)
+    env.clock.set(T0 + 101 * HOUR)
+    assert env.generate().generated == 0
+    signal(T0 + 144 * HOUR)
+    env.clock.set(T0 + 145 * HOUR)
+    assert env.generate().generated == 1
+    second = env.work_orders(plan_id)[-1]
+    assert second.evidence["triggers"][0]["event"]["at_us"] == T0 + 144 * HOUR

@@ -13,7 +13,10 @@ occurrence (or at the plan's start) and each trigger says when it is due in this
 - meter, above / below V (a gauge tag): when the value is beyond V; it fires again only
   after the value came back;
 - condition: a tag beyond a limit for a duration (1-minute rollups), and/or a bus event
-  about the machine, after the cycle's start.
+  about the machine, after the cycle's start; while the work order it raised last is open,
+  nothing more is due (a condition that persists, e.g. a failure prediction renewed every
+  48 h, does not pile up work orders), and after that work order is closed only what
+  happens after its completion counts.
 
 Day, week and month intervals step in site wall-clock time, so a job due "every Monday
 06:00" stays at 06:00 across daylight-saving changes; hours step in absolute time.
@@ -308,7 +311,11 @@ def condition_due(
     trigger_id: int, params: dict[str, Any], cycle: Cycle, machine_id: int, ctx: Context
 ) -> TriggerDue:
     """A condition trigger: the tag window and/or the event seen since the cycle started."""
-    since = cycle.since_us
+    if cycle.seq > 0 and cycle.last_completed_us is None:
+        # The work order raised last is still open: it already asks for the work.
+        evidence_open: dict[str, Any] = {"trigger": "condition", "waiting_for": "open work order"}
+        return TriggerDue(trigger_id, "condition", None, False, evidence=evidence_open)
+    since = max(cycle.since_us, cycle.last_completed_us or cycle.since_us)
     evidence: dict[str, Any] = {"trigger": "condition", "since_us": since}
     dues: list[int] = []
     tag_name, event_type = params.get("tag_name"), params.get("event_type")
