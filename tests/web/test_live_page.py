@@ -238,7 +238,14 @@ def test_machine_page_dates_a_linked_window_that_is_not_within_today(
             f"&start_us={_site_us(start)}&end_us={_site_us(end)}"
         )
         page.wait_for_selector("#fixed-window:not([hidden])", timeout=LIVE_TIMEOUT_MS)
-        page.wait_for_selector(".trend-chart[data-time-ticks]", timeout=LIVE_TIMEOUT_MS)
+        # Every chart draws on its own: wait for all of them, not the first.
+        page.wait_for_function(
+            """() => {
+                const charts = [...document.querySelectorAll('.trend-chart')];
+                return charts.length >= 3 && charts.every((c) => c.dataset.timeTicks);
+            }""",
+            timeout=LIVE_TIMEOUT_MS,
+        )
         page.wait_for_selector("#timeline-axis span", timeout=LIVE_TIMEOUT_MS)
         note, timeline_range, timeline_ticks, chart_ticks, now_us = page.evaluate(
             """[document.getElementById('fixed-window').innerText,

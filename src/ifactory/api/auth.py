@@ -8,6 +8,11 @@ set at login. Dependencies for the other routers:
 - `Actor`: for read endpoints, the user or, when `settings.anonymous_read`, an anonymous viewer;
 - `require_roles(*roles)`: a dependency that lets through holders of one of `roles` (and
   admins), otherwise 403 `permission_denied`; `AdminUser` is `require_roles(Role.admin)`.
+
+Cross-site request forgery: a cookie-authenticated request with an unsafe method, and every
+sign-in (which creates the session), must come from this site's own origin (`check_origin`);
+otherwise 403 `csrf_origin_mismatch`. Bearer-token requests carry no ambient credential and are
+not checked.
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ SESSION_COOKIE = "ifactory_session"
 SESSION_MAX_AGE_S = 14 * 24 * 3600
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "web" / "templates")
 BAD_CREDENTIALS = "invalid username or password"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 router = APIRouter()
 
@@ -76,6 +83,72 @@ def install(
         max_age=max_age_s,
         same_site="lax",
         https_only=https_only,
+    )
+
+
+# --- cross-site request forgery ----------------------------------------------------------
+
+
+def origin_of(url: str) -> str | None:
+    """The origin `scheme://host[:port]` of an absolute http(s) URL, else None.
+
+    Normalised as RFC 6454 section 6.1 serialises an origin: scheme and host lower-case, the
+    scheme's default port (80, 443) omitted, no path. "null" (an opaque origin) gives None.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:  # a port that is not a number or out of range
+        return None
+    scheme = parts.scheme.lower()
+    host = parts.hostname  # lower-cased, without the brackets of an IPv6 literal
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    if port is None or port == _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def _accepted_origins(request: Request) -> set[str]:
+    # The request's own origin as the server sees it (the scheme, and the Host header, which
+    # Starlette builds request.url from), plus the configured ones for a Host-rewriting proxy.
+    own = {origin_of(str(request.url))}
+    trusted = {origin_of(o) for o in get_platform(request).settings.trusted_origins}
+    return {o for o in own | trusted if o is not None}
+
+
+def check_origin(request: Request) -> None:
+    """Refuse a request sent from another origin: 403 `csrf_origin_mismatch`.
+
+    OWASP Cross-Site Request Forgery Prevention Cheat Sheet, "Verifying Origin With Standard
+    Headers": the `Origin` header must be the request's own origin (or one listed in
+    `settings.trusted_origins`); without `Origin`, the origin of `Referer` must be. With
+    neither the request passes: browsers send `Origin` on every cross-origin unsafe request
+    (Fetch standard, "append a request `Origin` header"), so only non-browser clients and
+    privacy settings that strip both get here. SameSite=Lax on the cookie does not cover this:
+    another port or subdomain of the same host is the same *site* but another *origin*.
+    """
+    header = "origin"
+    claimed = request.headers.get("origin")
+    if claimed is None:
+        header = "referer"
+        claimed = request.headers.get("referer")
+        if claimed is None:
+            return
+    source = origin_of(claimed)
+    accepted = _accepted_origins(request)
+    if source is not None and source in accepted:
+        return
+    shown = source if source is not None else claimed[:200]
+    expected = ", ".join(sorted(accepted)) or "none"
+    raise PermissionDenied(
+        f"cross-origin request refused (CSRF protection): {header} {shown!r} is not this "
+        f"server's origin ({expected}); behind a reverse proxy that changes the Host header, "
+        "add the public origin to IFACTORY_TRUSTED_ORIGINS",
+        loc=["header", header],
+        type="csrf_origin_mismatch",
     )
 
 
@@ -111,6 +184,8 @@ def _from_cookie(request: Request, session: Session) -> Principal | None:
     if user is None or not user.active or data.get("epoch") != user.session_epoch:
         data.clear()  # a stale cookie (deleted, deactivated, password changed): drop it
         return None
+    if request.method not in SAFE_METHODS:
+        check_origin(request)  # the browser attaches the cookie to forged requests too
     return Principal.from_user(user, authenticated_by="session")
 
 
@@ -224,8 +299,10 @@ def login(body: LoginRequest, request: Request, session: SessionDep) -> UserRead
     """Sign in with username and password; sets the session cookie.
 
     Failed attempts are audited and throttled (429 with Retry-After after 5 failures for a
-    username or 20 from one address within 15 minutes).
+    username or 20 from one address within 15 minutes). A request from another origin is
+    refused (403 `csrf_origin_mismatch`): it would sign the browser in to the sender's account.
     """
+    check_origin(request)
     user = _sign_in(request, session, username=body.username, password=body.password, via="api")
     if user is None:
         raise Unauthenticated(BAD_CREDENTIALS, loc=["body"])
@@ -237,6 +314,7 @@ def logout(request: Request) -> Response:
     """Sign out: clears the session cookie (API tokens are revoked separately)."""
     data = _cookie_session(request)
     if data:
+        check_origin(request)
         data.clear()
     return Response(status_code=204)
 
@@ -445,7 +523,11 @@ def login_form(
     password: Annotated[str, Form()] = "",
     next_path: Annotated[str, Form(alias="next")] = "/",
 ) -> HTMLResponse | RedirectResponse:
-    """Sign in from the form: go to `next` (a local path), or show the form again with an error."""
+    """Sign in from the form: go to `next` (a local path), or show the form again with an error.
+
+    A post from another origin is refused (403 `csrf_origin_mismatch`, login CSRF).
+    """
+    check_origin(request)
     target = safe_next(next_path)
     user = None
     if username.strip() and password:
@@ -478,5 +560,6 @@ def logout_form(request: Request) -> RedirectResponse:
     """Sign out from a page and go back to the sign-in form."""
     data = _cookie_session(request)
     if data:
+        check_origin(request)
         data.clear()
     return RedirectResponse("/login", status_code=303)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "development-only-secret-change-me"
@@ -32,9 +33,37 @@ class Settings(BaseSettings):
     mqtt_prefix: str = ""
     mqtt_sparkplug: bool = False
     nats_url: str | None = None  # e.g. nats://127.0.0.1:4222: consume the edge's JetStream stream
+    # Extra origins (scheme://host[:port]) whose cookie-authenticated writes are accepted, for a
+    # reverse proxy that rewrites the Host header or terminates TLS (the app then sees another
+    # origin than the browser). JSON in the environment:
+    # IFACTORY_TRUSTED_ORIGINS='["https://ifactory.plant.example"]'. See api/auth.py (CSRF).
+    trusted_origins: list[str] = []
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
+
+    @field_validator("trusted_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            try:
+                parts = urlsplit(origin.strip())
+                parts.port  # noqa: B018 - raises ValueError for a bad port
+            except ValueError as exc:
+                raise ValueError(f"trusted origin {origin!r}: {exc}") from None
+            if (
+                parts.scheme.lower() not in ("http", "https")
+                or not parts.hostname
+                or parts.path not in ("", "/")
+                or parts.query
+                or parts.fragment
+                or "@" in parts.netloc
+            ):
+                raise ValueError(
+                    f"trusted origin {origin!r} is not of the form scheme://host[:port]"
+                    " (http or https, no path)"
+                )
+        return value
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
