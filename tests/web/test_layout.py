@@ -83,3 +83,24 @@ def test_top_bar_fits_the_screen(
     finally:
         context.close()
     assert not errors, f"script errors on the page: {errors}"
+
+
+def test_a_wrapping_table_cell_keeps_a_readable_width_on_a_tablet(
+    demo_url: str,  # noqa: F811
+    browser: Any,  # noqa: F811
+) -> None:
+    """Work order titles may wrap, but not down to a letter per line: the table scrolls instead."""
+    context = browser.new_context(viewport={"width": 1000, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(demo_url + "/maintenance")
+        page.wait_for_selector("#wo-table td.wrap", timeout=LIVE_TIMEOUT_MS)
+        widths = page.evaluate(
+            """() => [...document.querySelectorAll('#wo-table td.wrap')]
+                .map((td) => td.getBoundingClientRect().width / parseFloat(
+                    getComputedStyle(document.documentElement).fontSize))"""
+        )
+        assert widths and min(widths) >= 12.0, widths  # rem
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1000
+    finally:
+        context.close()
