@@ -405,9 +405,7 @@ class ConvAEDetector(FeatureVectors, Detector):
         }
 
     def _set_state(self, state: dict[str, Any]) -> None:
-        self._features = list(state["features"]) if state["features"] is not None else None
-        self._p = len(self._features) if self._features else 0
-        self._init_arrays()
+        self._restore_features(state)
         self.n = int(state["n"])
         self.train_rows = np.asarray(state["train_rows"], dtype=float).reshape(-1, self._p)
         self.center = np.asarray(state["center"], dtype=float)
