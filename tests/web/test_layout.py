@@ -1,4 +1,4 @@
-"""The top bar fits the screen, from a control-room display down to a phone, in a real browser.
+"""The top bar and the machine page fit the screen, from a control-room display down to a phone.
 
 Drives Debian's Chromium through Playwright against the demo server of test_live_page.
 """
@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 
 from tests.web.test_live_page import LIVE_TIMEOUT_MS, browser, demo_url  # noqa: F401 (fixtures)
+
+# Its page fixture (script errors fail the test), by another name: the tests above make their own.
+from tests.web.test_live_page import page as checked_page  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -104,3 +107,39 @@ def test_a_wrapping_table_cell_keeps_a_readable_width_on_a_tablet(
         assert page.evaluate("document.documentElement.scrollWidth") <= 1000
     finally:
         context.close()
+
+
+# The machine with the longest unified-namespace path in the example plant.
+WELD_CELL = "acme/springfield/machining/machining_line/weld_cell"
+
+
+@pytest.mark.parametrize("width", [390, 360])
+def test_machine_page_fits_a_phone(
+    demo_url: str,  # noqa: F811
+    checked_page: Any,  # noqa: F811
+    width: int,
+    tmp_path: Path,
+) -> None:
+    """No sideways scrolling of the page: the header wraps, wide tables scroll in their own box."""
+    page = checked_page
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{demo_url}/machines/{WELD_CELL}")
+    # Measured once everything the script adds is in: the charts and the time-in-state rows.
+    page.wait_for_selector("#state-summary tbody .state-badge", timeout=LIVE_TIMEOUT_MS)
+    page.wait_for_function(
+        """() => {
+            const charts = [...document.querySelectorAll('.trend-chart')];
+            return charts.length > 0 && charts.every((c) => c.dataset.timeTicks);
+        }""",
+        timeout=LIVE_TIMEOUT_MS,
+    )
+    page.screenshot(path=str(tmp_path / f"machine-{width}.png"), full_page=True)
+    m = page.evaluate(
+        """() => ({
+            scrollWidth: document.documentElement.scrollWidth,
+            innerWidth: window.innerWidth,
+            path: document.querySelector('.machine-head-meta .mono').getBoundingClientRect().right,
+        })"""
+    )
+    assert m["scrollWidth"] <= m["innerWidth"] == width, m
+    assert m["path"] <= width, "the UNS path wraps rather than running off the screen"

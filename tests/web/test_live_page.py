@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -315,6 +316,71 @@ def test_machine_page_dates_state_segments_that_are_not_within_today(
     assert len(titles) == 3, titles
     for title, want in zip(titles, expected, strict=True):
         assert title.startswith(want), (title, want)
+
+
+HOUR_US = 3600 * 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("hours", "is_open"),
+    [
+        pytest.param((-3, -1), False, id="past-window"),
+        pytest.param((-1, 1), True, id="window-into-the-future"),
+        pytest.param(None, True, id="live-15-min"),
+    ],
+)
+def test_machine_page_last_state_segment_is_open_only_when_the_window_reaches_now(
+    demo_url: str, page: Any, hours: tuple[int, int] | None, is_open: bool
+) -> None:
+    """The last segment, in the machine's current state, reads "– now" only in a window reaching
+    the present; a window in the past ends it at the window's end.
+
+    The states endpoint is answered as the server does (intervals cut at the window's end or at
+    now), with the state on the page to the end; the live stream is held off so that this state
+    and the page's clock stay as served.
+    """
+    served: dict[str, Any] = {}
+
+    def serve_page(route: Any) -> None:
+        response = route.fetch()
+        html = response.text()
+        served["state"] = re.search(r'class="machine-head"[^>]*data-state="(\w+)"', html)[1]
+        served["now_us"] = int(re.search(r'<body[^>]*data-now-us="(\d+)"', html)[1])
+        route.fulfill(response=response)
+
+    def serve_states(route: Any) -> None:
+        query = parse_qs(urlsplit(route.request.url).query)
+        start = int(query["start_us"][0])
+        end = min(int(query["end_us"][0]), served["now_us"])
+        seconds = {served["state"]: (end - start) / 1e6}
+        summary = {"seconds": seconds, "planned_seconds": seconds, "counts": {served["state"]: 1}}
+        interval = {"state": served["state"], "start_us": start, "end_us": end, "source": "tag"}
+        route.fulfill(json={"intervals": [interval], "summary": summary})
+
+    page.route(re.compile(r"/api/events\b"), lambda route: route.abort())
+    page.route(lambda url: urlsplit(url).path.startswith("/machines/"), serve_page)
+    page.route(re.compile(r"/api/machines/.+/states\?"), serve_states)
+    page.goto(f"{demo_url}/machines/{CNC1}?range=900")
+    labels = page.evaluate("IF.STATE_LABELS")
+    start_us = None
+    if hours is not None:
+        now_us = served["now_us"]
+        start_us, end_us = now_us + hours[0] * HOUR_US, now_us + hours[1] * HOUR_US
+        page.goto(f"{demo_url}/machines/{CNC1}?range=900&start_us={start_us}&end_us={end_us}")
+    page.wait_for_selector("#timeline .seg", timeout=LIVE_TIMEOUT_MS)
+    title, width = page.evaluate(
+        "(s => [s.title, parseFloat(s.style.width)])(document.querySelector('#timeline .seg'))"
+    )
+    assert title.startswith(f"{labels[served['state']]}: "), title
+    if is_open:
+        assert " – now (" in title, title
+    else:
+        tz = ZoneInfo(page.evaluate("document.body.dataset.tz"))
+        assert title.endswith(f" – {_site(end_us, tz):%H:%M:%S} (2 h 00 min)"), title
+    if start_us is not None:
+        # Drawn up to now, and no further: a window into the future shows no state there.
+        shown_to = min(end_us, served["now_us"])
+        assert width == pytest.approx(100 * (shown_to - start_us) / (end_us - start_us), abs=0.1)
 
 
 def _assert_tick_dates(labels: list[str], start: datetime, dated: bool) -> None:

@@ -418,14 +418,17 @@
   let statesSeq = 0;
   async function loadStates() {
     const [start, end] = windowUs();
+    const now = clock.now_us;
     const seq = ++statesSeq;
     try {
       const r = await getJSON(`/api/machines/${keyPath}/states?start_us=${Math.floor(start)}&end_us=${Math.floor(end)}`);
       if (seq !== statesSeq) return; // a newer load (another range) is on its way
       intervals = r.intervals.map((i) => ({ ...i }));
-      // The last interval is still open when it reaches "now": it grows with the clock.
+      // The last interval is still open when it runs up to "now": it grows with the clock. Only
+      // a window reaching the present (live, or fixed and ending later) can show that; the server
+      // cuts every interval at the window's end, so ending there is not enough.
       const last = intervals[intervals.length - 1];
-      if (last && last.end_us >= end - clock.step_us && last.state === head.dataset.state) last.open = true;
+      if (last && end >= now && last.end_us >= now - clock.step_us && last.state === head.dataset.state) last.open = true;
       renderSummary(r.summary);
     } catch (e) {
       summaryBody.replaceChildren(h("tr", {}, h("td", { colspan: 5, class: "muted" }, "State history could not be loaded.")));
@@ -443,8 +446,8 @@
    * "14:05:12 – 14:07:40" within the site's today; a segment not within it is dated by the same
    * rule as the window (needsDates), the end only when it falls on another day than the start.
    */
-  function segmentTimes(iv, windowEnd) {
-    const dated = needsDates([iv.start_us, iv.open ? windowEnd : iv.end_us]);
+  function segmentTimes(iv, openEnd) {
+    const dated = needsDates([iv.start_us, iv.open ? openEnd : iv.end_us]);
     const startText = fmtTime(iv.start_us, { date: dated });
     if (iv.open) return `${startText} – now`;
     return `${startText} – ${fmtTime(iv.end_us, { date: dated && siteDay(iv.end_us) !== siteDay(iv.start_us) })}`;
@@ -453,17 +456,19 @@
   function renderTimeline() {
     const [start, end] = windowUs();
     const span = end - start;
+    // An open segment runs up to now; a fixed window may reach past it, into the future.
+    const openEnd = Math.min(end, clock.now_us);
     const segs = [];
     for (const iv of intervals) {
       const a = Math.max(iv.start_us, start);
-      const b = Math.min(iv.open ? end : iv.end_us, end);
+      const b = Math.min(iv.open ? openEnd : iv.end_us, end);
       if (b <= a) continue;
       const label = STATE_LABELS[iv.state] || iv.state;
       const width = ((b - a) / span) * 100;
       segs.push(h("div", {
         class: "seg", dataset: { state: iv.state },
         style: `left:${((a - start) / span) * 100}%;width:${width}%`,
-        title: `${label}: ${segmentTimes(iv, end)} (${fmtDuration((iv.open ? end : iv.end_us) - iv.start_us)})`,
+        title: `${label}: ${segmentTimes(iv, openEnd)} (${fmtDuration((iv.open ? openEnd : iv.end_us) - iv.start_us)})`,
       }, width > 9 ? h("span", {}, label) : null));
     }
     timelineEl.replaceChildren(...segs);
