@@ -296,3 +296,44 @@ def test_a_persisting_condition_raises_no_new_work_order_while_the_last_is_open(
     assert env.generate().generated == 1
     second = env.work_orders(plan_id)[-1]
     assert second.evidence["triggers"][0]["event"]["at_us"] == T0 + 144 * HOUR
+
+
+def test_the_example_plans_turn_a_failure_prediction_into_a_work_order_on_every_press(
+    env: Env,
+) -> None:
+    """Press 3 (a retrofit without an equipment class) is predicted like the other presses, so
+    the example plant's plans must answer its `FailurePredicted` too, not only the classed ones."""
+    from ifactory.analytics.prognostics.events import FailurePredicted
+    from ifactory.maintenance import pm_demo
+
+    machines = {n.key.rsplit("/", 1)[-1]: n.id for n in env.registry.machines()}
+    for spec in pm_demo.plans(machines):
+        fields = {k: v for k, v in spec.items() if k not in ("start_days", "machine")}
+        if "machine" in spec:
+            fields["machine_id"] = machines[spec["machine"]]
+        env.create_plan(start_us=T0, **fields)
+    presses = [k for k in ("press1", "press2", "press3") if k in machines]
+    assert presses == ["press1", "press2", "press3"]
+    for key in presses:
+        event = FailurePredicted(
+            machine_id=machines[key],
+            machine_key=key,
+            machine_class="press",
+            estimated_at_us=T0 + 5 * MIN,
+            rul_h=40.0,
+            low_h=20.0,
+            high_h=60.0,
+            predicted_failure_us=T0 + 40 * HOUR,
+            horizon_h=72.0,
+            signals=[],
+            model_name="rul.press",
+            model_version=1,
+        )
+        with env.db.session() as session:
+            assert pm.record_signal(
+                session, event=event, machine_id=machines[key], at_us=T0 + 5 * MIN
+            )
+    env.clock.set(T0 + 6 * MIN)
+    env.generate()
+    predictive = {wo.machine_id for wo in env.work_orders() if wo.type == "predictive"}
+    assert {machines[k] for k in presses} <= predictive

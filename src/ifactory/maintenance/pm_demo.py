@@ -215,6 +215,16 @@ def plans(machines: dict[str, int]) -> list[dict[str, Any]]:
             "duration_s": 2 * 3600,
             "triggers": [{"kind": "meter", "meter": "cycles", "mode": "every", "value": 80_000}],
         },
+        {
+            # Press 3 has no equipment class in the plant model, so the class plan above does not
+            # cover it; its failures are predicted all the same (its class is read from its tags).
+            "name": "Press 3 (retrofit) failure predicted: plan the repair",
+            "machine": "press3",
+            "work_order_type": "predictive",
+            "priority": "high",
+            "estimated_hours": 2.0,
+            "triggers": [{"kind": "condition", "event_type": "prognostics.failure_predicted"}],
+        },
     ]
     return [p for p in out if "machine" not in p or p["machine"] in machines]
 
