@@ -6,6 +6,7 @@ talks to http://testserver, so that is the server's own origin here.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import pytest
@@ -248,17 +249,85 @@ def test_json_login_from_another_origin_is_refused(client: TestClient) -> None:
     assert client.get("/api/auth/me").status_code == 200
 
 
+def _refusal_page(response: Any) -> str:
+    """The text of the sign-in page that refused a form post as cross-origin; no session set."""
+    assert response.status_code == 403, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    assert "set-cookie" not in response.headers
+    page = " ".join(html.unescape(response.text).split())
+    assert '<form class="login-form card" method="post" action="/login"' in page
+    return page
+
+
 @pytest.mark.usefixtures("admin")
-def test_form_login_from_another_origin_is_refused(client: TestClient) -> None:
-    form = {"username": "admin", "password": PASSWORD, "next": "/"}
+def test_form_login_from_another_origin_shows_the_sign_in_page_with_the_reason(
+    client: TestClient,
+) -> None:
+    form = {"username": "admin", "password": PASSWORD, "next": "/orders"}
     r = client.post("/login", data=form, headers={"Origin": FOREIGN}, follow_redirects=False)
-    _csrf_error(r, "origin", FOREIGN)
-    assert SESSION_COOKIE not in r.cookies
+
+    page = _refusal_page(r)
+    assert f"this form was sent from {FOREIGN}, but this server is {OWN}." in page
+    assert f"add {FOREIGN} to IFACTORY_TRUSTED_ORIGINS" in page
+    assert 'value="admin"' not in page  # the sender's username is not put in the form
+    assert '<input type="hidden" name="next" value="/orders">' in page
     assert client.get("/api/auth/me").status_code == 401
 
     r = client.post("/login", data=form, headers={"Origin": OWN}, follow_redirects=False)
     assert r.status_code == 303, r.text
+    assert r.headers["location"] == "/orders"
     assert client.get("/api/auth/me").status_code == 200
+
+
+@pytest.mark.usefixtures("admin")
+def test_form_login_behind_a_host_rewriting_proxy_tells_what_to_trust(
+    client: TestClient, platform: Platform
+) -> None:
+    # The proxy serves https://ifactory.plant.example and forwards with Host: 10.0.0.5:8000.
+    public = "https://ifactory.plant.example"
+    form = {"username": "admin", "password": PASSWORD}
+    headers = {"Host": "10.0.0.5:8000", "Origin": public}
+
+    page = _refusal_page(client.post("/login", data=form, headers=headers, follow_redirects=False))
+    assert f"sent from {public}, but this server is http://10.0.0.5:8000." in page
+    assert f"the administrator should add {public} to IFACTORY_TRUSTED_ORIGINS" in page
+    assert client.get("/api/auth/me").status_code == 401
+
+    platform.settings.trusted_origins = [public]
+    r = client.post("/login", data=form, headers=headers, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert SESSION_COOKIE in r.cookies
+
+
+@pytest.mark.usefixtures("admin")
+def test_form_login_refusals_by_referer_and_opaque_origin(
+    client: TestClient, platform: Platform
+) -> None:
+    form = {"username": "admin", "password": PASSWORD}
+    referer = {"Referer": "https://evil.example/trap.html"}
+    page = _refusal_page(client.post("/login", data=form, headers=referer))
+    assert f"sent from {FOREIGN}, but this server is {OWN}." in page
+    assert "trap.html" not in page
+
+    # An opaque origin is not one an administrator could trust: no advice to add it.
+    platform.settings.trusted_origins = ["https://ifactory.plant.example"]
+    page = _refusal_page(client.post("/login", data=form, headers={"Origin": "null"}))
+    assert f"this server is {OWN} (also trusted: https://ifactory.plant.example)" in page
+    assert "a page whose origin the browser hides (null)" in page
+    assert "IFACTORY_TRUSTED_ORIGINS" not in page
+    assert client.get("/api/auth/me").status_code == 401
+
+
+@pytest.mark.usefixtures("admin")
+def test_json_refusals_stay_json_whatever_the_client_accepts(client: TestClient) -> None:
+    r = client.post(
+        "/api/auth/login",
+        json={"username": "admin", "password": PASSWORD},
+        headers={"Origin": FOREIGN, "Accept": "text/html,application/xhtml+xml"},
+    )
+    _csrf_error(r, "origin", FOREIGN)
+    assert r.headers["content-type"] == "application/json"
+    assert SESSION_COOKIE not in r.cookies
 
 
 def test_origin_of_serialises_like_rfc_6454() -> None:

@@ -11,14 +11,15 @@ set at login. Dependencies for the other routers:
 
 Cross-site request forgery: a cookie-authenticated request with an unsafe method, and every
 sign-in (which creates the session), must come from this site's own origin (`check_origin`);
-otherwise 403 `csrf_origin_mismatch`. Bearer-token requests carry no ambient credential and are
-not checked.
+otherwise 403 `csrf_origin_mismatch` (the sign-in form gets its page back with the reason).
+Bearer-token requests carry no ambient credential and are not checked.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -119,8 +120,19 @@ def _accepted_origins(request: Request) -> set[str]:
     return {o for o in own | trusted if o is not None}
 
 
-def check_origin(request: Request) -> None:
-    """Refuse a request sent from another origin: 403 `csrf_origin_mismatch`.
+@dataclass(frozen=True)
+class OriginMismatch:
+    """Why `check_origin` refuses a request: the header it judged and what that header said."""
+
+    header: str  # "origin" or "referer"
+    source: str | None  # the claimed origin, None when it is not one ("null", garbage)
+    shown: str  # the claimed origin, or (if None) the start of the raw header value
+    own: str | None  # this server's origin as the request reached it (scheme + Host)
+    accepted: tuple[str, ...]  # every accepted origin: own and trusted, sorted
+
+
+def origin_mismatch(request: Request) -> OriginMismatch | None:
+    """The reason to refuse `request` as cross-origin, or None when it may pass.
 
     OWASP Cross-Site Request Forgery Prevention Cheat Sheet, "Verifying Origin With Standard
     Headers": the `Origin` header must be the request's own origin (or one listed in
@@ -136,18 +148,31 @@ def check_origin(request: Request) -> None:
         header = "referer"
         claimed = request.headers.get("referer")
         if claimed is None:
-            return
+            return None
     source = origin_of(claimed)
     accepted = _accepted_origins(request)
     if source is not None and source in accepted:
+        return None
+    return OriginMismatch(
+        header=header,
+        source=source,
+        shown=source if source is not None else claimed[:200],
+        own=origin_of(str(request.url)),
+        accepted=tuple(sorted(accepted)),
+    )
+
+
+def check_origin(request: Request) -> None:
+    """Refuse a request sent from another origin (`origin_mismatch`): 403 `csrf_origin_mismatch`."""
+    mismatch = origin_mismatch(request)
+    if mismatch is None:
         return
-    shown = source if source is not None else claimed[:200]
-    expected = ", ".join(sorted(accepted)) or "none"
+    expected = ", ".join(mismatch.accepted) or "none"
     raise PermissionDenied(
-        f"cross-origin request refused (CSRF protection): {header} {shown!r} is not this "
-        f"server's origin ({expected}); behind a reverse proxy that changes the Host header, "
-        "add the public origin to IFACTORY_TRUSTED_ORIGINS",
-        loc=["header", header],
+        f"cross-origin request refused (CSRF protection): {mismatch.header} "
+        f"{mismatch.shown!r} is not this server's origin ({expected}); behind a reverse proxy "
+        "that changes the Host header, add the public origin to IFACTORY_TRUSTED_ORIGINS",
+        loc=["header", mismatch.header],
         type="csrf_origin_mismatch",
     )
 
@@ -507,6 +532,28 @@ def _login_page(
     )
 
 
+def _cross_origin_message(mismatch: OriginMismatch) -> str:
+    # Usually a reverse proxy that rewrites Host and is not listed in IFACTORY_TRUSTED_ORIGINS;
+    # it may also be a real forgery, so the advice is conditional.
+    server = mismatch.own or "unknown"
+    others = [o for o in mismatch.accepted if o != mismatch.own]
+    if others:
+        server += f" (also trusted: {', '.join(others)})"
+    if mismatch.source is None:
+        return (
+            "Sign-in refused (cross-site request protection): the browser sent this form from a "
+            f"page whose origin the browser hides ({mismatch.shown}), and this server is "
+            f"{server}. Open this site's sign-in page directly and sign in there."
+        )
+    return (
+        "Sign-in refused (cross-site request protection): this form was sent from "
+        f"{mismatch.source}, but this server is {server}. If {mismatch.source} is this "
+        "site's public address (a reverse proxy in front of the server), the administrator "
+        f"should add {mismatch.source} to IFACTORY_TRUSTED_ORIGINS. Otherwise another site "
+        "tried to sign you in; nothing was done."
+    )
+
+
 @router.get("/login", include_in_schema=False, response_class=HTMLResponse)
 def login_page(
     request: Request, next_path: Annotated[str, Query(alias="next")] = "/"
@@ -525,10 +572,16 @@ def login_form(
 ) -> HTMLResponse | RedirectResponse:
     """Sign in from the form: go to `next` (a local path), or show the form again with an error.
 
-    A post from another origin is refused (403 `csrf_origin_mismatch`, login CSRF).
+    A post from another origin (login CSRF) is refused: 403 with the form again and the
+    reason, since a person reads it (the API answers `csrf_origin_mismatch` as JSON instead).
     """
-    check_origin(request)
     target = safe_next(next_path)
+    mismatch = origin_mismatch(request)
+    if mismatch is not None:
+        # The sender's username is not put back: the page must not help a forged sign-in.
+        return _login_page(
+            request, next_path=target, error=_cross_origin_message(mismatch), status=403
+        )
     user = None
     if username.strip() and password:
         try:
