@@ -453,6 +453,42 @@
     return `${startText} – ${fmtTime(iv.end_us, { date: dated && siteDay(iv.end_us) !== siteDay(iv.start_us) })}`;
   }
 
+  // Steps between the timeline's ticks, finest first; past the last, whole numbers of days.
+  const TICK_STEPS_S = [120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+  const measureCtx = document.createElement("canvas").getContext("2d");
+
+  function* tickSteps(finest) {
+    for (const s of TICK_STEPS_S) if (s * US >= finest) yield s * US;
+    // Endless, but a step longer than the window has one tick or none, which always fits.
+    for (let days = 2; ; days *= 2) yield days * 86400 * US;
+  }
+
+  /**
+   * The timeline's ticks and their labels: as close as the span asks for (every 2 min in 15 min,
+   * every hour in 8 h), further apart where the axis is too narrow for their labels (a phone).
+   */
+  function timelineTicks(start, end) {
+    const span = end - start;
+    const s = span / US;
+    const finest = (s <= 900 ? 120 : s <= 3600 ? 600 : s <= 28800 ? 3600 : s <= 172800 ? 21600 : 86400) * US;
+    const widthPx = axisEl.clientWidth;
+    const style = getComputedStyle(axisEl);
+    measureCtx.font = style.font;
+    const gapPx = parseFloat(style.fontSize) / 2;
+    const labelPx = (label) => Math.max(...label.split("\n").map((line) => measureCtx.measureText(line).width));
+    for (const step of tickSteps(finest)) {
+      const at = [];
+      for (let t = Math.ceil(start / step) * step; t <= end; t += step) at.push(t);
+      const labels = tickLabels(at, [start, end]);
+      // A label is centred on its tick, but near an end it runs inward from it: neighbours need
+      // the wider one's width and half the other's between their ticks, plus a gap.
+      const apartPx = (step / span) * widthPx;
+      const widths = labels.map(labelPx);
+      const fit = widths.every((w, i) => i === 0 || apartPx >= Math.max(w, widths[i - 1]) + Math.min(w, widths[i - 1]) / 2 + gapPx);
+      if (fit || !widthPx) return { at, labels }; // not laid out: nothing to measure against
+    }
+  }
+
   function renderTimeline() {
     const [start, end] = windowUs();
     const span = end - start;
@@ -476,11 +512,7 @@
     timelineEl.setAttribute("aria-label", `Machine states, ${rangeText}`);
     rangeEl.textContent = rangeText;
     // Ticks on round times of the site clock.
-    const span_s = spanS();
-    const step = (span_s <= 900 ? 120 : span_s <= 3600 ? 600 : span_s <= 28800 ? 3600 : span_s <= 172800 ? 21600 : 86400) * US;
-    const at = [];
-    for (let t = Math.ceil(start / step) * step; t <= end; t += step) at.push(t);
-    const labels = tickLabels(at, [start, end]);
+    const { at, labels } = timelineTicks(start, end);
     axisEl.classList.toggle("dated", labels.some((l) => l.includes("\n")));
     axisEl.replaceChildren(...at.map((t, i) => {
       const pos = ((t - start) / span) * 100;
@@ -502,6 +534,10 @@
     if (!rows.length) rows.push(h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No state recorded in this range.")));
     summaryBody.replaceChildren(...rows);
   }
+
+  // The ticks follow the axis's width (a phone turned sideways), also when no clock tick comes.
+  // Watched on the bar above it, as wide, whose height does not change with its content.
+  new ResizeObserver(() => renderTimeline()).observe(timelineEl);
 
   function applyState(change) {
     if (change.machine_id !== machine.id) return;
