@@ -3,9 +3,10 @@
 A pipeline consumer, so it runs after the durable write on the points that were newly stored
 (DESIGN.md, "Data flow"). For each batch:
 
-1. the machine state is followed from the state tags in the batch (or the state tracker for a
-   machine whose state is derived), because a spindle stopping is not an anomaly: by default
-   only samples taken while the machine is *executing*, after a settling time, are scored and
+1. the machine state is followed from the state tags in the batch (for a machine whose state
+   is derived, from its counter's strokes when the plant derives *executing* from them, else
+   from the state tracker), because a spindle stopping is not an anomaly: by default only
+   samples taken while the machine is *executing*, after a settling time, are scored and
    learnt (the detectors learn one operating regime, not the switching between regimes);
 2. every watched analog tag's samples are scored and learnt in one vectorised call per tag
    (`score_learn_many`, prequential: score, then learn) by a univariate detector;
@@ -56,6 +57,10 @@ log = logging.getLogger(__name__)
 US = 1_000_000
 MINUTE_US = 60 * US
 NEVER = -(2**62)
+# How far back counter increases are kept, for samples that arrive late (older ones are skipped).
+STROKE_MEMORY_US = 600 * US
+# A machine gated by its counter has stopped when no stroke came for this many ideal cycles.
+STOP_AFTER_CYCLES = 3.0
 
 
 def _load_detectors() -> None:
@@ -185,6 +190,102 @@ class _Timeline:
     since: npt.NDArray[np.int64]
 
 
+def _empty_times() -> npt.NDArray[np.int64]:
+    return np.zeros(0, dtype=np.int64)
+
+
+@dataclass
+class _Strokes:
+    """When a machine whose state is derived from its counter (a retrofit) was executing.
+
+    The plant file calls such a machine executing while its counter increased within
+    `window_s`, so the state tracker sees a stop only `window_s` after the last stroke (later
+    still, as it evaluates the rule once per batch) and never sees a shorter stop. Gated by
+    that state, the first minute or two of every stop (current, pressure and vibration falling
+    to idle levels) was scored and learnt as executing: each minor stop or break of a healthy
+    machine looked like an anomaly.
+
+    Here a sample counts as executing only between two counter increases at most `gap_us`
+    apart (looking both ways, unlike the tracker). Samples after the latest increase are held
+    back until the next increase, or `gap_us` without one, decides them: the detectors of such
+    a machine run up to one stroke behind. A run begins at an increase after a longer gap, and
+    its samples are learnt only after the settling time, as after a start. Held samples are
+    not checkpointed: after a restart they are skipped, like the samples before the first
+    increase seen.
+    """
+
+    counter_tag: int
+    gap_us: int  # the longest pause between two strokes of a machine at work
+    last_value: float = math.nan
+    counter_ts_us: int = NEVER  # the latest counter sample taken
+    seen_us: int = NEVER  # the latest sample of any of the machine's tags
+    times: npt.NDArray[np.int64] = field(default_factory=_empty_times)  # counter increases
+    run_starts: npt.NDArray[np.int64] = field(default_factory=_empty_times)  # per increase
+    held: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = field(
+        default_factory=dict
+    )
+
+    def observe(self, ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> None:
+        """Take the counter's samples of a batch (in time order): find its increases."""
+        fresh = ts > self.counter_ts_us
+        ts, values = ts[fresh], values[fresh]
+        if len(ts) == 0:
+            return
+        # Any change is a stroke: a counter that rolls over or is reset still moved.
+        prev = np.concatenate(([self.last_value], values[:-1]))
+        moved = (values != prev) & ~np.isnan(prev)
+        self.last_value = float(values[-1])
+        self.counter_ts_us = int(ts[-1])
+        new = ts[moved]
+        if len(new) == 0:
+            return
+        before = int(self.times[-1]) if len(self.times) else NEVER
+        begins = np.diff(np.concatenate(([before], new))) > self.gap_us
+        carried = int(self.run_starts[-1]) if len(self.run_starts) else NEVER
+        starts = np.maximum.accumulate(np.concatenate(([carried], np.where(begins, new, NEVER))))
+        times = np.concatenate((self.times, new))
+        run_starts = np.concatenate((self.run_starts, starts[1:]))
+        # Keep the increases a held or slightly late sample may still fall between.
+        oldest = min(
+            [int(times[-1]) - STROKE_MEMORY_US] + [int(t[0]) for t, _ in self.held.values()]
+        )
+        first = max(int(np.searchsorted(times, oldest, side="right")) - 1, 0)
+        self.times, self.run_starts = times[first:], run_starts[first:]
+
+    def held_until(self, tag_id: int) -> int:
+        """The time of the last sample of `tag_id` held back (NEVER if none)."""
+        held = self.held.get(tag_id)
+        return int(held[0][-1]) if held is not None else NEVER
+
+    def release(
+        self, tag_id: int, ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """The samples of `tag_id` whose state is decided (with those held before); hold the rest."""
+        held = self.held.pop(tag_id, None)
+        if held is not None:
+            ts, values = np.concatenate((held[0], ts)), np.concatenate((held[1], values))
+        if len(self.times) and self.seen_us - int(self.times[-1]) <= self.gap_us:
+            # After the latest increase: executing if another one follows in time.
+            cut = int(np.searchsorted(ts, self.times[-1], side="left"))
+            if cut < len(ts):
+                self.held[tag_id] = (ts[cut:], values[cut:])
+            return ts[:cut], values[:cut]
+        return ts, values
+
+    def executing(self, ts: npt.NDArray[np.int64], settle_us: int) -> npt.NDArray[np.bool_]:
+        """True where `ts` lies between two close increases, settled since its run began."""
+        n = len(self.times)
+        if n == 0:
+            return np.zeros(len(ts), dtype=np.bool_)
+        i = np.searchsorted(self.times, ts, side="right") - 1
+        prev = np.maximum(i, 0)
+        nxt = np.minimum(i + 1, n - 1)
+        between = (i >= 0) & (i + 1 < n)
+        close = self.times[nxt] - self.times[prev] <= self.gap_us
+        ok: npt.NDArray[np.bool_] = between & close & (ts >= self.run_starts[prev] + settle_us)
+        return ok
+
+
 @dataclass
 class _Machine:
     node: NodeInfo
@@ -200,6 +301,7 @@ class _Machine:
     settle_s: dict[int, float] = field(default_factory=dict)  # per tag
     last_values: dict[int, tuple[int, float]] = field(default_factory=dict)
     last_ratio: dict[int, float] = field(default_factory=dict)  # per tag, latest batch max
+    strokes: _Strokes | None = None  # executing derived from a counter (instead of the tracker)
 
 
 def watched_tags(
@@ -216,6 +318,24 @@ def watched_tags(
         for t in tags
         if t.data_type == "float" and t.role in ANALOG_ROLES and t.name not in excluded
     ]
+
+
+def _strokes_of(registry: PlantRegistry, machine: NodeInfo) -> _Strokes | None:
+    """Stroke gating for a machine whose plant file derives *executing* from counter activity."""
+    derivation = machine.state_derivation
+    if derivation is None:
+        return None
+    rule = next((r for r in derivation.rules if r.state == MachineState.executing), None)
+    if rule is None or rule.counter_active is None:
+        return None
+    counter = next((t for t in machine.tags if registry.tags[t].name == rule.counter_active), None)
+    if counter is None:
+        return None
+    gap_s = rule.window_s
+    if machine.ideal_cycle_times:
+        # At work, a stroke follows every cycle: a longer pause is a (minor) stop.
+        gap_s = min(gap_s, STOP_AFTER_CYCLES * max(machine.ideal_cycle_times.values()))
+    return _Strokes(counter, int(gap_s * US))
 
 
 class AnomalyDetection:
@@ -258,12 +378,16 @@ class AnomalyDetection:
         self._watched = np.zeros(size, dtype=np.bool_)
         self._regime_tag = np.zeros(size, dtype=np.bool_)
         self._regime_machine: dict[int, int] = {}
+        # Every tag of a machine whose executing state comes from its counter -> that machine.
+        self._stroke_machine = np.full(size, -1, dtype=np.int64)
         for node in registry.machines():
             settings = cfg.classes.get(node.equipment_class or "", ClassSettings())
             tags = watched_tags(registry, node, settings)
             state_tag = registry.tag_by_role(node.id, "state")
             codes = state_tag.state_codes() if state_tag is not None else None
             machine = _Machine(node, [t.id for t in tags], codes)
+            if codes is None and cfg.executing_only:
+                machine.strokes = _strokes_of(registry, node)
             product_tag = registry.tag_by_role(node.id, "product")
             for regime_tag in (state_tag, product_tag):
                 if regime_tag is not None:
@@ -302,6 +426,9 @@ class AnomalyDetection:
                     self._watched[t.id] = True
             if machine.tag_ids:
                 self.machines[node.id] = machine
+                if machine.strokes is not None:
+                    self._stroke_machine[node.tags] = node.id
+        self._has_strokes = bool((self._stroke_machine >= 0).any())
 
     def _streams(self) -> list[_Stream]:
         out: list[_Stream] = list(self.tags.values())
@@ -361,7 +488,9 @@ class AnomalyDetection:
         inside = (tags >= 0) & (tags < len(self._watched))
         safe = np.where(inside, tags, 0)
         timelines = self._state_timelines(batch, safe, inside)
-        wanted = inside & self._watched[safe] & is_good(batch.quality) & np.isfinite(batch.values)
+        usable = inside & is_good(batch.quality) & np.isfinite(batch.values)
+        self._observe_strokes(batch, safe, usable)
+        wanted = usable & self._watched[safe]
         if not wanted.any():
             return []
         idx = np.flatnonzero(wanted)
@@ -387,11 +516,17 @@ class AnomalyDetection:
                 if stream is not None
                 else machine.last_values.get(tag_id, (NEVER, 0.0))[0]
             )
+            strokes = machine.strokes
+            if strokes is not None:
+                last = max(last, strokes.held_until(tag_id))
             fresh = ts > last
             if not fresh.all():
                 # Late or replayed points (a backfill): the detectors are causal, so they
                 # learn only what comes after what they have seen.
                 self.late_points += int((~fresh).sum())
+            if strokes is not None:
+                ts, values = strokes.release(tag_id, ts[fresh], values[fresh])
+                fresh = np.ones(len(ts), dtype=np.bool_)
             keep = fresh & self._gate(
                 machine, timelines.get(machine_id), ts, machine.settle_s.get(tag_id, cfg.settle_s)
             )
@@ -420,6 +555,27 @@ class AnomalyDetection:
             )
         return changes
 
+    def _observe_strokes(
+        self, batch: TelemetryBatch, safe: npt.NDArray[np.int64], usable: npt.NDArray[np.bool_]
+    ) -> None:
+        """Give each counter-gated machine its counter samples and how far its data reaches."""
+        if not self._has_strokes:
+            return
+        owner = np.where(usable, self._stroke_machine[safe], -1)
+        sel = np.flatnonzero(owner >= 0)
+        if len(sel) == 0:
+            return
+        for machine_id in np.unique(owner[sel]).tolist():  # one pass per retrofit machine
+            strokes = self.machines[machine_id].strokes
+            if strokes is None:
+                continue
+            rows = sel[owner[sel] == machine_id]
+            strokes.seen_us = max(strokes.seen_us, int(batch.ts[rows].max()))
+            counter = rows[safe[rows] == strokes.counter_tag]
+            if len(counter):
+                counter = counter[np.argsort(batch.ts[counter], kind="stable")]
+                strokes.observe(batch.ts[counter], batch.values[counter])
+
     def _machine_of(self, tag_id: int) -> int:
         tag = self.registry.tags.get(tag_id)
         return tag.node_id if tag is not None else -1
@@ -441,7 +597,7 @@ class AnomalyDetection:
         self._states_loaded = True
         for machine_id, (state, since) in self.current_states().items():
             m = self.machines.get(machine_id)
-            if m is not None:
+            if m is not None and m.strokes is None:
                 m.state, m.since_us = MachineState(state), int(since)
 
     def _state_timelines(
@@ -521,8 +677,11 @@ class AnomalyDetection:
                     np.asarray(sinces, dtype=np.int64),
                 )
         if self.current_states is not None:
-            # Machines without a state tag: the tracker has already seen this batch.
-            derived = [m for m in self.machines.values() if m.state_codes is None]
+            # Machines without a state tag: the tracker has already seen this batch (those
+            # gated by their counter do not need it: see `_Strokes`).
+            derived = [
+                m for m in self.machines.values() if m.state_codes is None and m.strokes is None
+            ]
             if derived:
                 now = self.current_states()
                 for m in derived:
@@ -543,6 +702,17 @@ class AnomalyDetection:
         if not self.config.executing_only:
             return np.ones(len(ts), dtype=np.bool_)
         settle = int(settle_s * US)
+        if machine.strokes is not None:
+            # Executing by the counter; a product change still starts a new regime.
+            since = (
+                machine.since_us
+                if timeline is None
+                else timeline.since[np.searchsorted(timeline.times, ts, side="right") - 1]
+            )
+            strokes_ok: npt.NDArray[np.bool_] = machine.strokes.executing(ts, settle) & (
+                ts >= since + settle
+            )
+            return strokes_ok
         if timeline is None:
             # No change in this batch: the regime now is the regime throughout.
             if machine.state != MachineState.executing:
