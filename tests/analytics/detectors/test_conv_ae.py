@@ -104,7 +104,7 @@ def test_window_error_is_the_mean_over_time_summed_over_features() -> None:
         assert np.array_equal(w, squared.weights[name])
     rows = waves(8, seed=6, start=160)
     z = absolute._standardize(rows)[None]
-    x = torch.from_numpy(z)
+    x = torch.from_numpy(z.astype(np.float64))  # inference runs in float64
     with torch.no_grad():
         e = (absolute._module()(x.transpose(1, 2)).transpose(1, 2) - x).numpy()[0]
     for d, per_step in ((absolute, np.abs(e)), (squared, e * e)):
@@ -163,3 +163,22 @@ def test_centering_an_unknown_feature_is_refused_when_training() -> None:
 def test_invalid_hyperparameters_are_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         ConvAEDetector(**bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("persistence", [1, 3])
+def test_the_batched_path_scores_exactly_like_one_at_a_time(persistence: int) -> None:
+    """Windows go through the network in chunks on the batch path: over a chunk boundary, with
+    missing samples and a batch split anywhere, the numbers are those of `score_learn_one`."""
+    test = waves(1300, seed=9, start=160)
+    test[[5, 600, 601]] = np.nan  # all missing: score 0, the stream is not advanced
+    one = trained(persistence=persistence)
+    expected = [one.score_learn_one(x) for x in test]
+    batched = trained(persistence=persistence)
+    got = [*batched.score_learn_many(test[:3]), *batched.score_learn_many(test[3:])]
+    assert got == expected
+    # score_many leaves the state alone and agrees with score_one on the next sample
+    probe = trained(persistence=persistence)
+    probe.learn_many(test[:700])
+    before = probe.checkpoint()
+    assert probe.score_many(test[700:701]).tolist() == [probe.score_one(test[700])]
+    assert probe.checkpoint() == before

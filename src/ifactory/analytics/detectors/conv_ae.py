@@ -56,6 +56,9 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+_CHUNK = 512  # windows per forward pass on the batched path
+
+
 class TorchMissingError(ImportError):
     """The Conv-AE detector needs PyTorch (`pip install 'ifactory[ml]'`)."""
 
@@ -234,7 +237,7 @@ class ConvAEDetector(FeatureVectors, Detector):
         torch = _torch()
         net = self._module()
         with torch.no_grad():
-            x = torch.from_numpy(np.ascontiguousarray(self._center(windows), dtype=np.float32))
+            x = torch.from_numpy(np.ascontiguousarray(self._center(windows), dtype=np.float64))
             rec = net(x.transpose(1, 2)).transpose(1, 2)
             diff = rec - x
             per_step = diff.abs() if self.error == "absolute" else diff * diff
@@ -271,7 +274,7 @@ class ConvAEDetector(FeatureVectors, Detector):
             with torch.random.fork_rng(devices=[]):
                 net = _network(self._p, self.channels, self.kernel, self.dropout)
             net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in self.weights.items()})
-            net.eval()
+            net.double().eval()
             self._net = net
         return self._net
 
@@ -361,7 +364,8 @@ class ConvAEDetector(FeatureVectors, Detector):
         v = self._vector(x)
         if np.isnan(v).all():
             return
-        self._learn(v, self._current_error(v))
+        # The window error only matters to later scores through the persistence buffer.
+        self._learn(v, self._current_error(v) if self.persistence > 1 else None)
 
     def _learn(self, v: np.ndarray, err: float | None) -> None:
         if not self.trained:
@@ -381,6 +385,67 @@ class ConvAEDetector(FeatureVectors, Detector):
         score = self._score_from(err)
         self._learn(v, err)
         return score
+
+    def score_many(self, xs: Sequence[Any] | np.ndarray) -> np.ndarray:
+        """Score a batch against the current state: the batched path on a copy of the stream."""
+        if not self.trained:
+            return super().score_many(xs)
+        copy = self.clone()
+        copy._set_state(self._get_state())
+        copy._net = self._net  # same weights: no need to build the network again
+        return copy._score_learn_trained(xs)
+
+    def score_learn_many(self, xs: Sequence[Any] | np.ndarray) -> np.ndarray:
+        """Score then learn a batch, the same numbers as one at a time.
+
+        Before the network is trained samples go one at a time (the last training sample
+        trains it); afterwards the windows ending at every sample of the batch go through
+        the network in chunks of `_CHUNK`, the point-by-point path's one window per call.
+        """
+        items = list(xs) if not isinstance(xs, np.ndarray) else xs
+        out = np.zeros(len(items))
+        i = 0
+        while i < len(items) and not self.trained:
+            out[i] = self.score_learn_one(items[i])
+            i += 1
+        if i < len(items):
+            out[i:] = self._score_learn_trained(items[i:])
+        return out
+
+    def _score_learn_trained(self, xs: Sequence[Any] | np.ndarray) -> np.ndarray:
+        """`score_learn_one` over a batch once trained, with the window errors batched."""
+        out = np.zeros(len(xs))
+        vectors = [self._vector(x) for x in xs]
+        keep = [j for j, v in enumerate(vectors) if not np.isnan(v).all()]  # all-NaN: 0, skipped
+        if not keep:
+            return out
+        w = self.window
+        rows = np.vstack([self.recent, *(vectors[j][None, :] for j in keep)])
+        first = w - 1 - len(self.recent)  # index in `keep` of the first full window
+        errs = np.full(len(keep), math.nan)
+        if first < len(keep):
+            z = self._standardize(rows)
+            windows = np.lib.stride_tricks.sliding_window_view(z, w, axis=0).transpose(0, 2, 1)
+            start = max(first, 0)  # windows[k] ends at keep[k + len(recent) - (w - 1)]
+            offset = len(self.recent) - (w - 1)
+            for a in range(start, len(keep), _CHUNK):
+                b = min(a + _CHUNK, len(keep))
+                errs[a:b] = self._window_errors(
+                    np.ascontiguousarray(windows[a + offset : b + offset])
+                )
+        buffer: list[float] = [float(e) for e in self.errors]
+        need = self.persistence - 1
+        for k, j in enumerate(keep):
+            err = None if math.isnan(errs[k]) else float(errs[k])
+            if err is not None and len(buffer) >= need:
+                out[j] = min(err, *buffer[len(buffer) - need :]) if need else err
+            if err is not None and need:
+                buffer.append(err)
+        if w > 1:
+            self.recent = rows[-(w - 1) :].copy()
+        if need:
+            self.errors = np.asarray(buffer[-need:], dtype=float)
+        return out
 
     def fresh_stream(self) -> ConvAEDetector:
         """A copy with the trained network and an empty window: replays a recording from its start."""
