@@ -17,6 +17,7 @@ from ifactory.core.outbox import OutboxRelay
 from ifactory.core.settings import Settings
 from ifactory.historian.deadletter import DeadLetterStore
 from ifactory.historian.embedded import EmbeddedStore
+from ifactory.historian.postgres import PostgresStore
 from ifactory.plant import service as plant_service
 from ifactory.plant.loader import Plant
 from ifactory.plant.registry import PlantRegistry
@@ -38,7 +39,7 @@ class Platform:
     db: Database
     bus: EventBus
     relay: OutboxRelay
-    store: EmbeddedStore
+    store: EmbeddedStore | PostgresStore
     dead_letters: DeadLetterStore
     registry: PlantRegistry
     table: TagTable
@@ -67,7 +68,15 @@ class Platform:
             registry = plant_service.registry(session)
         hist_dir = Path(settings.resolved_historian_dir)
         hist_dir.mkdir(parents=True, exist_ok=True)
-        store = EmbeddedStore.open(hist_dir, counter_max=_counter_max(registry))
+        store: EmbeddedStore | PostgresStore
+        if settings.historian_url:
+            store = PostgresStore.open(
+                settings.historian_url,
+                schema=settings.historian_schema,
+                counter_max=_counter_max(registry),
+            )
+        else:
+            store = EmbeddedStore.open(hist_dir, counter_max=_counter_max(registry))
         dead_letters = DeadLetterStore(hist_dir / "dead_letters.db")
         bus = EventBus()
         relay = OutboxRelay(db, bus)

@@ -171,15 +171,18 @@ def test_health_and_metrics(client: TestClient, platform: Platform) -> None:
 
 def test_retention_drops_old_telemetry(platform: Platform) -> None:
     vib = tag_id(platform, f"{CNC1}/vibration_rms")
-    # Two flushes, so the old point sits in a block of its own (retention drops whole blocks).
+    day = 86_400 * S
+    # Two flushes two days apart, so the old point sits in a block (embedded store) and a day
+    # partition (PostgreSQL) of its own: retention drops whole blocks or partitions.
     platform.pipeline.ingest(TelemetryBatch.of([vib], [T0], [1.0], received_us=T0))
     platform.store.flush()
-    platform.pipeline.ingest(TelemetryBatch.of([vib], [T0 + 60 * S], [2.0], received_us=T0))
+    platform.clock.set(T0 + 2 * day)  # type: ignore[attr-defined]
+    platform.pipeline.ingest(TelemetryBatch.of([vib], [T0 + 2 * day], [2.0], received_us=T0))
     platform.store.flush()
-    platform.clock.set(T0 + int(platform.settings.retention_days * 86_400 * S) + 30 * S)  # type: ignore[attr-defined]
+    platform.clock.set(T0 + int(platform.settings.retention_days * day) + day + 30 * S)  # type: ignore[attr-defined]
     platform.apply_retention()
-    raw = platform.store.raw(np.array([vib], dtype=np.int32), 0, T0 + 3600 * S)
-    assert raw.ts.tolist() == [T0 + 60 * S]  # the first point is past retention
+    raw = platform.store.raw(np.array([vib], dtype=np.int32), 0, T0 + 3 * day)
+    assert raw.ts.tolist() == [T0 + 2 * day]  # the first point is past retention
 
 
 def test_openapi_documents_every_operation(client: TestClient) -> None:

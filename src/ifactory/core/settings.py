@@ -21,6 +21,11 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./ifactory-data")
     database_url: str | None = None  # default: sqlite file in data_dir
     historian_dir: Path | None = None  # default: data_dir / "historian"
+    # The production historian (DESIGN.md, "Production deployment"): a PostgreSQL URL
+    # (postgresql+psycopg://user@host/db) puts telemetry there, in `historian_schema`, instead
+    # of the embedded store in historian_dir (which keeps the dead-letter store either way).
+    historian_url: str | None = None
+    historian_schema: str = "historian"
     secret_key: str = DEV_SECRET
     # Anonymous visitors may read (viewer role); writes always need a user or token.
     anonymous_read: bool = True

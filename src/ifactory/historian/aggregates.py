@@ -9,11 +9,42 @@ samples stay explicit: count 0 and NaN aggregates.
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 import numpy as np
 import numpy.typing as npt
 
-from ifactory.historian.rollups import Rows, counter_max_for, counter_step, usable_mask
-from ifactory.historian.store import Aggregates, RawPoints, StateDurations
+from ifactory.core.errors import InvalidInput
+from ifactory.historian.rollups import (
+    Rows,
+    combine,
+    compute_rows,
+    counter_max_for,
+    counter_step,
+    ffill_index,
+    usable_mask,
+)
+from ifactory.historian.store import (
+    MINUTE_US,
+    AggregateKind,
+    Aggregates,
+    RawPoints,
+    StateDurations,
+)
+
+NEAR_LOOKBACK_MIN = 15
+
+
+class PointSource(Protocol):
+    """A consistent read view of a store: raw points and complete 1-minute rollup rows."""
+
+    def points(self, tag_ids: npt.NDArray[np.int32], start_us: int, end_us: int) -> RawPoints:
+        """Stored points of sorted unique `tag_ids` in [start_us, end_us), sorted by (tag, ts)."""
+        ...
+
+    def minute_rows(self, tag_ids: npt.NDArray[np.int32], b_lo: int, b_hi: int) -> Rows:
+        """Complete 1-minute rows of sorted unique `tag_ids` for buckets b_lo..b_hi (inclusive)."""
+        ...
 
 
 def _prev_along(
@@ -141,3 +172,149 @@ def time_in_state(
         grid[:, count[r] == 0] = np.nan
         out[tag] = StateDurations(states, grid)
     return out
+
+
+def check_range(start_us: int, end_us: int, bucket_us: int) -> None:
+    """Refuse an empty range or a non-positive bucket width."""
+    if bucket_us <= 0 or end_us <= start_us:
+        raise InvalidInput("need bucket_us > 0 and end_us > start_us", type="invalid_range")
+
+
+def query(
+    source: PointSource,
+    ids: npt.NDArray[np.int32],
+    start_us: int,
+    end_us: int,
+    bucket_us: int,
+    kind: AggregateKind,
+    counter_max: npt.NDArray[np.float64],
+    *,
+    carry_lookback_us: int,
+    use_rollups: bool = True,
+) -> Aggregates:
+    """Aggregates of sorted unique `ids` over full buckets of `bucket_us` from `start_us`.
+
+    Minute-aligned starts with widths that are multiples of a minute read the 1-minute rows;
+    anything else is computed from raw points. `kind="state"` adds time in state per value,
+    computed from raw points.
+    """
+    nb = -(-(end_us - start_us) // bucket_us)
+    end_cover = start_us + nb * bucket_us
+    cm = counter_max
+    from_rollups = use_rollups and start_us % MINUTE_US == 0 and bucket_us % MINUTE_US == 0
+    start_min = start_us // MINUTE_US
+    points: RawPoints | None
+    if from_rollups:
+        minutes = source.minute_rows(ids, start_min, end_cover // MINUTE_US - 1)
+        carry = carry_rows(ids, rows_before(source, ids, start_min, carry_lookback_us))
+        rows = minutes
+        rows.bucket = (rows.bucket - start_min) // (bucket_us // MINUTE_US)
+        if bucket_us != MINUTE_US:
+            rows = combine(rows, rows.bucket, cm)
+        points = None
+    else:
+        first_min = start_us // MINUTE_US
+        lookback = rows_before(source, ids, first_min, carry_lookback_us)
+        points = source.points(ids, first_min * MINUTE_US, end_cover)
+        pre = points.ts < start_us
+        p = points
+        pre_rows = compute_rows(
+            p.tags[pre],
+            p.ts[pre],
+            p.values[pre],
+            p.quality[pre],
+            np.zeros(int(pre.sum()), dtype=np.int64),
+            cm,
+        )
+        carry = carry_rows(ids, _append_rows(lookback, pre_rows, cm))
+        main = ~pre
+        rows = compute_rows(
+            p.tags[main],
+            p.ts[main],
+            p.values[main],
+            p.quality[main],
+            (p.ts[main] - start_us) // bucket_us,
+            cm,
+        )
+    result = build(ids, start_us, bucket_us, nb, rows, carry, cm)
+    if kind == "state":
+        if points is None:
+            points = source.points(ids, start_us, end_cover)
+        else:
+            keep = points.ts >= start_us
+            points = RawPoints(
+                points.tags[keep],
+                points.ts[keep],
+                points.values[keep],
+                points.quality[keep],
+            )
+        tis = time_in_state(points, ids, carry, start_us, bucket_us, result.count)
+        result = _with_states(result, tis)
+    return result
+
+
+def rows_before(
+    source: PointSource, ids: npt.NDArray[np.int32], first_min: int, carry_lookback_us: int
+) -> Rows:
+    """Minute rows before `first_min` that carry values into the first bucket.
+
+    Looks back a quarter of an hour first, and up to `carry_lookback_us` only for the tags
+    that had no usable value in it (slow-changing tags, which have few rows anyway).
+    """
+    look_min = first_min - max(1, carry_lookback_us // MINUTE_US)
+    near_min = max(look_min, first_min - NEAR_LOOKBACK_MIN)
+    near = source.minute_rows(ids, near_min, first_min - 1)
+    if near_min <= look_min:
+        return near
+    covered = np.zeros(len(ids), dtype=np.bool_)
+    covered[np.searchsorted(ids, near.tag[np.isfinite(near.last_ok_v)])] = True
+    missing = ids[~covered]
+    if len(missing) == 0:
+        return near
+    far = source.minute_rows(missing, look_min, near_min - 1)
+    if len(far) == 0:
+        return near
+    both = Rows.concat([far, near])
+    return both.take(np.lexsort((both.bucket, both.tag)))
+
+
+def carry_rows(tag_ids: npt.NDArray[np.int32], before: Rows) -> Rows:
+    """Per tag of `tag_ids`: its last row before the first bucket, with its last usable value."""
+    carry = Rows.empty(len(tag_ids))
+    carry.tag = tag_ids.copy()
+    if len(before) == 0:
+        return carry
+    r = np.searchsorted(tag_ids, before.tag)
+    last = np.append(before.tag[1:] != before.tag[:-1], True)
+    carry.put(r[last], before.take(last))
+    # The counter continues from the last *usable* value, possibly in an earlier row.
+    idx = ffill_index(np.isfinite(before.last_ok_v))
+    li = idx[last]
+    same = (li >= 0) & (before.tag[np.maximum(li, 0)] == before.tag[last])
+    carry.last_ok_v[r[last]] = np.where(same, before.last_ok_v[np.maximum(li, 0)], np.nan)
+    return carry
+
+
+def _append_rows(rows: Rows, later: Rows, counter_max: npt.NDArray[np.float64]) -> Rows:
+    """`rows` followed per tag by `later` (one row per tag, after all of `rows` in time)."""
+    if len(later) == 0:
+        return rows
+    later.bucket = np.full(len(later), np.iinfo(np.int64).max)
+    merged = Rows.concat([rows, later])
+    return merged.take(np.lexsort((merged.bucket, merged.tag)))
+
+
+def _with_states(result: Aggregates, tis: dict[int, Any]) -> Aggregates:
+    return Aggregates(
+        tags=result.tags,
+        bucket_start=result.bucket_start,
+        bucket_us=result.bucket_us,
+        count=result.count,
+        twa=result.twa,
+        min=result.min,
+        max=result.max,
+        first=result.first,
+        last=result.last,
+        counter_delta=result.counter_delta,
+        time_in_state=tis,
+    )

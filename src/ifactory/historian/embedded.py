@@ -23,20 +23,20 @@ import numpy as np
 import numpy.typing as npt
 import zstandard
 
-from ifactory.core.errors import InvalidInput, Unavailable
+from ifactory.core.errors import Unavailable
 from ifactory.historian import aggregates, catalog
 from ifactory.historian.batch import TelemetryBatch
+from ifactory.historian.dedup import batch_columns, classify_repeats, repeats_in_batch
 from ifactory.historian.diskdedup import BlockCache, find_on_disk
 from ifactory.historian.flush import prepare_flush
 from ifactory.historian.hashing import point_hash
 from ifactory.historian.head import Head
-from ifactory.historian.rollups import Rows, combine, compute_rows, ffill_index
+from ifactory.historian.rollups import Rows, counter_max_table
 from ifactory.historian.snapshot import Snapshot
 from ifactory.historian.store import (
     MINUTE_US,
     AggregateKind,
     Aggregates,
-    ConflictPoints,
     Latest,
     RawPoints,
     RetentionResult,
@@ -49,8 +49,6 @@ from ifactory.historian.wal import WalWriter, fsync_dir, list_segments, read_seg
 log = logging.getLogger(__name__)
 
 DAY_US = 86_400_000_000
-NEAR_LOOKBACK_MIN = 15
-MAX_TAG_ID = (1 << 24) - 1  # per-tag state is dense arrays indexed by id
 DB_FILE = "blocks.sqlite"
 WAL_DIR = "wal"
 LOCK_FILE = "LOCK"
@@ -146,12 +144,8 @@ class EmbeddedStore:
     # -- configuration --------------------------------------------------------------------
     def set_counter_max(self, counter_max: Mapping[int, float]) -> None:
         """Rollover values of counter tags (the counter wraps to 0 on reaching it)."""
-        size = max([len(self._counter_max), *(int(k) + 1 for k in counter_max)])
-        table = np.full(size, np.nan)
-        table[: len(self._counter_max)] = self._counter_max
-        for k, v in counter_max.items():
-            table[int(k)] = np.nan if v is None else float(v)
-        self._counter_max = table  # replaced, never mutated: readers hold the old one safely
+        # Replaced, never mutated: readers hold the old one safely.
+        self._counter_max = counter_max_table(self._counter_max, counter_max)
 
     # -- open / close ---------------------------------------------------------------------
     def _replay(self) -> Head:
@@ -221,18 +215,10 @@ class EmbeddedStore:
     # -- write path -----------------------------------------------------------------------
     def write(self, batch: TelemetryBatch) -> WriteResult:
         """Store a resolved batch durably; duplicates are ignored, conflicts counted."""
-        if not batch.resolved:
-            raise InvalidInput("the historian stores resolved tag ids only", type="unresolved_tags")
         n = len(batch)
+        tags, ts, values, quality, text = batch_columns(batch)
         if n == 0:
             return WriteResult(0, 0, 0)
-        tags = np.ascontiguousarray(batch.tags, dtype=np.int32)
-        ts = np.ascontiguousarray(batch.ts, dtype=np.int64)
-        values = np.ascontiguousarray(batch.values, dtype=np.float64)
-        quality = np.ascontiguousarray(batch.quality, dtype=np.uint32)
-        text = batch.text
-        if int(tags.min()) < 0 or int(tags.max()) > MAX_TAG_ID:
-            raise InvalidInput(f"tag ids must be in 0..{MAX_TAG_ID}", type="invalid_tag_id")
         with self._write_lock:
             self._check_open()
             if self._flush_error is not None:
@@ -247,7 +233,7 @@ class EmbeddedStore:
             later = first_of = np.zeros(0, dtype=np.int64)
             hs = np.sort(h)
             if (hs[1:] == hs[:-1]).any():
-                later, first_of = _repeats_in_batch(tags, ts)
+                later, first_of = repeats_in_batch(tags, ts)
                 candidate[later] = False
 
             # Only points at or below their tag's high-water mark can already be stored.
@@ -267,7 +253,9 @@ class EmbeddedStore:
                 stored = (sv, sq, stext)
                 candidate[found] = False
 
-            result = self._classify(tags, ts, values, quality, text, found, stored, later, first_of)
+            result = classify_repeats(
+                tags, ts, values, quality, text, found, stored, later, first_of
+            )
             new = np.flatnonzero(candidate)
             if len(new):
                 if len(new) == n:
@@ -287,61 +275,6 @@ class EmbeddedStore:
                 inserted_index=new.astype(np.int64),
                 conflict_points=result[1],
             )
-
-    def _classify(
-        self,
-        tags: npt.NDArray[np.int32],
-        ts: npt.NDArray[np.int64],
-        values: npt.NDArray[np.float64],
-        quality: npt.NDArray[np.uint32],
-        text: npt.NDArray[np.object_] | None,
-        found: npt.NDArray[np.int64],
-        stored: tuple[
-            npt.NDArray[np.float64], npt.NDArray[np.uint32], npt.NDArray[np.object_] | None
-        ],
-        later: npt.NDArray[np.int64],
-        first_of: npt.NDArray[np.int64],
-    ) -> tuple[int, ConflictPoints]:
-        """Split already-stored and repeated points into duplicates (same value) and conflicts."""
-        if len(found) == 0 and len(later) == 0:
-            return 0, ConflictPoints()
-        n = len(ts)
-        # What each point is compared with: the stored point, or the first occurrence in
-        # the batch (or, if that one was itself stored, the stored point).
-        win_v = values.copy()
-        win_q = quality.copy()
-        win_t = None if text is None and stored[2] is None else _object_copy(text, n)
-        sv, sq, stext = stored
-        win_v[found] = sv
-        win_q[found] = sq
-        if win_t is not None:
-            win_t[found] = stext if stext is not None else None
-        win_v[later] = win_v[first_of]
-        win_q[later] = win_q[first_of]
-        if win_t is not None:
-            win_t[later] = win_t[first_of]
-        probe = np.concatenate([found, later])
-        a, b = values[probe], win_v[probe]
-        same = ((a == b) | (np.isnan(a) & np.isnan(b))) & (quality[probe] == win_q[probe])
-        if win_t is not None:
-            mine = _object_copy(text, n)[probe]
-            same &= np.array(
-                [x == y for x, y in zip(mine.tolist(), win_t[probe].tolist(), strict=True)],
-                dtype=np.bool_,
-            )
-        dup = int(same.sum())
-        c = probe[~same]
-        conflicts = ConflictPoints(
-            tags=tags[c],
-            ts=ts[c],
-            values=values[c],
-            quality=quality[c],
-            text=None if text is None else text[c],
-            stored_values=win_v[c],
-            stored_quality=win_q[c],
-            stored_text=None if win_t is None else win_t[c],
-        )
-        return dup, conflicts
 
     def _lookup_stored(
         self, tags: npt.NDArray[np.int32], ts: npt.NDArray[np.int64], h: npt.NDArray[np.uint64]
@@ -637,86 +570,21 @@ class EmbeddedStore:
         (plus the head); anything else is computed from raw points. `kind="state"` adds time
         in state per value, computed from raw points.
         """
-        if bucket_us <= 0 or end_us <= start_us:
-            raise InvalidInput("need bucket_us > 0 and end_us > start_us", type="invalid_range")
+        aggregates.check_range(start_us, end_us, bucket_us)
         ids = np.unique(np.asarray(tag_ids, dtype=np.int32))
-        nb = -(-(end_us - start_us) // bucket_us)
-        end_cover = start_us + nb * bucket_us
         cm = self._counter_max
-        from_rollups = use_rollups and start_us % MINUTE_US == 0 and bucket_us % MINUTE_US == 0
-        start_min = start_us // MINUTE_US
         with self._snapshot() as snap:
-            if from_rollups:
-                minutes = snap.minute_rows(ids, start_min, end_cover // MINUTE_US - 1)
-                carry = _carry(ids, self._rows_before(snap, ids, start_min))
-                rows = minutes
-                rows.bucket = (rows.bucket - start_min) // (bucket_us // MINUTE_US)
-                if bucket_us != MINUTE_US:
-                    rows = combine(rows, rows.bucket, cm)
-                points = None
-            else:
-                first_min = start_us // MINUTE_US
-                lookback = self._rows_before(snap, ids, first_min)
-                points = snap.points(ids, first_min * MINUTE_US, end_cover)
-                pre = points.ts < start_us
-                p = points
-                pre_rows = compute_rows(
-                    p.tags[pre],
-                    p.ts[pre],
-                    p.values[pre],
-                    p.quality[pre],
-                    np.zeros(int(pre.sum()), dtype=np.int64),
-                    cm,
-                )
-                carry = _carry(ids, _append_rows(lookback, pre_rows, cm))
-                main = ~pre
-                rows = compute_rows(
-                    p.tags[main],
-                    p.ts[main],
-                    p.values[main],
-                    p.quality[main],
-                    (p.ts[main] - start_us) // bucket_us,
-                    cm,
-                )
-            result = aggregates.build(ids, start_us, bucket_us, nb, rows, carry, cm)
-            if kind == "state":
-                if points is None:
-                    points = snap.points(ids, start_us, end_cover)
-                else:
-                    keep = points.ts >= start_us
-                    points = RawPoints(
-                        points.tags[keep],
-                        points.ts[keep],
-                        points.values[keep],
-                        points.quality[keep],
-                    )
-                tis = aggregates.time_in_state(
-                    points, ids, carry, start_us, bucket_us, result.count
-                )
-                result = _with_states(result, tis)
-        return result
-
-    def _rows_before(self, snap: Snapshot, ids: npt.NDArray[np.int32], first_min: int) -> Rows:
-        """Minute rows before `first_min` that carry values into the first bucket.
-
-        Looks back a quarter of an hour first, and up to `carry_lookback_us` only for the tags
-        that had no usable value in it (slow-changing tags, which have few rows anyway).
-        """
-        look_min = first_min - max(1, self.carry_lookback_us // MINUTE_US)
-        near_min = max(look_min, first_min - NEAR_LOOKBACK_MIN)
-        near = snap.minute_rows(ids, near_min, first_min - 1)
-        if near_min <= look_min:
-            return near
-        covered = np.zeros(len(ids), dtype=np.bool_)
-        covered[np.searchsorted(ids, near.tag[np.isfinite(near.last_ok_v)])] = True
-        missing = ids[~covered]
-        if len(missing) == 0:
-            return near
-        far = snap.minute_rows(missing, look_min, near_min - 1)
-        if len(far) == 0:
-            return near
-        both = Rows.concat([far, near])
-        return both.take(np.lexsort((both.bucket, both.tag)))
+            return aggregates.query(
+                snap,
+                ids,
+                start_us,
+                end_us,
+                bucket_us,
+                kind,
+                cm,
+                carry_lookback_us=self.carry_lookback_us,
+                use_rollups=use_rollups,
+            )
 
     def retention(self, older_than_us: int) -> RetentionResult:
         """Drop blocks and rollup segments that lie entirely before `older_than_us`."""
@@ -773,61 +641,3 @@ def _encode_totals(totals: tuple[int, int]) -> bytes:
 def _decode_totals(data: bytes) -> tuple[int, int]:
     blocks, points = data.decode().split()
     return int(blocks), int(points)
-
-
-def _object_copy(text: npt.NDArray[np.object_] | None, n: int) -> npt.NDArray[np.object_]:
-    return np.full(n, None, dtype=object) if text is None else text.copy()
-
-
-def _repeats_in_batch(
-    tags: npt.NDArray[np.int32], ts: npt.NDArray[np.int64]
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Positions of repeated (tag, ts) after their first occurrence, and that first occurrence."""
-    order = np.lexsort((ts, tags))  # stable: equal keys keep batch order
-    st = tags[order]
-    sts = ts[order]
-    rep = np.append(False, (st[1:] == st[:-1]) & (sts[1:] == sts[:-1]))
-    first = order[ffill_index(~rep)]
-    return order[rep].astype(np.int64), first[rep].astype(np.int64)
-
-
-def _carry(tag_ids: npt.NDArray[np.int32], before: Rows) -> Rows:
-    """Per tag of `tag_ids`: its last row before the first bucket, with its last usable value."""
-    carry = Rows.empty(len(tag_ids))
-    carry.tag = tag_ids.copy()
-    if len(before) == 0:
-        return carry
-    r = np.searchsorted(tag_ids, before.tag)
-    last = np.append(before.tag[1:] != before.tag[:-1], True)
-    carry.put(r[last], before.take(last))
-    # The counter continues from the last *usable* value, possibly in an earlier row.
-    idx = ffill_index(np.isfinite(before.last_ok_v))
-    li = idx[last]
-    same = (li >= 0) & (before.tag[np.maximum(li, 0)] == before.tag[last])
-    carry.last_ok_v[r[last]] = np.where(same, before.last_ok_v[np.maximum(li, 0)], np.nan)
-    return carry
-
-
-def _append_rows(rows: Rows, later: Rows, counter_max: npt.NDArray[np.float64]) -> Rows:
-    """`rows` followed per tag by `later` (one row per tag, after all of `rows` in time)."""
-    if len(later) == 0:
-        return rows
-    later.bucket = np.full(len(later), np.iinfo(np.int64).max)
-    merged = Rows.concat([rows, later])
-    return merged.take(np.lexsort((merged.bucket, merged.tag)))
-
-
-def _with_states(result: Aggregates, tis: dict[int, Any]) -> Aggregates:
-    return Aggregates(
-        tags=result.tags,
-        bucket_start=result.bucket_start,
-        bucket_us=result.bucket_us,
-        count=result.count,
-        twa=result.twa,
-        min=result.min,
-        max=result.max,
-        first=result.first,
-        last=result.last,
-        counter_delta=result.counter_delta,
-        time_in_state=tis,
-    )

@@ -14,6 +14,7 @@ Two rows of the same (tag, bucket) whose samples do not interleave in time merge
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -175,6 +176,16 @@ def counter_max_for(tags: npt.NDArray[np.int32], counter_max: F64) -> F64:
     if inside.all():
         return counter_max[tags]
     return np.where(inside, counter_max[np.where(inside, tags, 0)], np.nan)
+
+
+def counter_max_table(table: F64, counter_max: Mapping[int, float | None]) -> F64:
+    """A new tag-id-indexed table of counter maxima: `table` updated with `counter_max`."""
+    size = max([len(table), *(int(k) + 1 for k in counter_max)])
+    out = np.full(size, np.nan)
+    out[: len(table)] = table
+    for k, v in counter_max.items():
+        out[int(k)] = np.nan if v is None else float(v)
+    return out
 
 
 def compute_rows(
