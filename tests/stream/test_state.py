@@ -151,6 +151,34 @@ def test_retrofit_state_is_derived_from_current_and_counter(
     assert feed(300, 0.2, 104) == "down"  # rules' "otherwise"
 
 
+def test_retrofit_stop_inside_one_batch_is_stamped_when_the_counter_window_ran_out(
+    db: Database, registry: PlantRegistry
+) -> None:
+    """Strokes every 10 s until 50 s, a pause, strokes again from 210 s, all in one batch
+    (a gateway forwarding its backlog): the press was idle from 60 s after its last stroke
+    (110 s) until the next (210 s). Evaluated once at the batch's end, the stop was lost."""
+    tracker = MachineStateTracker(registry, db)
+    current = registry.tags_by_key[f"{PRESS3}/motor_current"].id
+    strokes = registry.tags_by_key[f"{PRESS3}/stroke_count"].id
+    machine = registry.nodes_by_key[PRESS3]
+    times = list(range(0, 250, 10))
+    counts = [100 + min(t, 50) // 10 + max(0, t - 200) // 10 for t in times]
+    tags = [current, strokes] * len(times)
+    ts = [T0 + t * S for t in times for _ in (0, 1)]
+    values = [v for c in counts for v in (40.0, float(c))]
+    tracker.on_batch(TelemetryBatch.of(tags, ts, values, received_us=T0))
+    with db.session() as session:
+        spans = history.intervals(
+            session, machine_id=machine.id, start_us=T0, end_us=T0 + 250 * S, now_us=T0 + 250 * S
+        )
+    assert [(st, round((a - T0) / S, 3), round((b - T0) / S, 3)) for st, a, b, _ in spans] == [
+        ("idle", 0.0, 10.0),  # current drawn, counter not moving yet
+        ("executing", 10.0, 110.0),
+        ("idle", 110.0, 210.0),
+        ("executing", 210.0, 250.0),
+    ]
+
+
 def test_restart_resumes_the_open_state(db: Database, registry: PlantRegistry) -> None:
     tracker = MachineStateTracker(registry, db)
     tracker.on_batch(states(registry, CNC1, [(0, "executing")]))

@@ -39,6 +39,7 @@ class _Derived:
     values: dict[str, float]
     counter_last: dict[str, float]
     counter_increase_us: dict[str, int]
+    evaluated_us: int = -(2**62)  # the data time the rules were last evaluated at
 
 
 class MachineStateTracker:
@@ -206,22 +207,53 @@ class MachineStateTracker:
         if not len(sel):
             return
         sel = sel[np.argsort(batch.ts[sel], kind="stable")]
-        touched: dict[int, int] = {}
-        for i in sel:  # only the few derived-state input tags reach this loop
+        # The rules are evaluated at every input sample and at the moment a counter's window
+        # runs out between two samples, so a change is stamped when it happened: a stop is
+        # `window_s` after the last stroke, not at the end of the batch that shows it, and a
+        # stop and restart inside one batch are both recorded. Only the few derived-state input
+        # tags reach this loop.
+        current: dict[int, int] = {}
+        for i in sel:
             mi, name = self.derived_tag_names[int(tags[i])]
             d = self.derived[mi]
-            v = float(batch.values[i])
+            state = current.get(mi, int(self.state[mi]))
             t = int(batch.ts[i])
+            for end in self._window_ends(d, t):
+                state = self._record(d, mi, state, end, pending)
+            v = float(batch.values[i])
             last = d.counter_last.get(name)
             if last is not None and v != last:
                 d.counter_increase_us[name] = t
             d.counter_last[name] = v
             d.values[name] = v
-            touched[mi] = t
-        for mi, t in touched.items():
-            state = self._evaluate(self.derived[mi], t)
-            if state != self.state[mi] and t >= self.since_us[mi]:
-                pending.append((mi, state, t, "derived"))
+            current[mi] = self._record(d, mi, state, t, pending)
+
+    def _record(
+        self, d: _Derived, mi: int, state: int, t: int, pending: list[tuple[int, int, int, str]]
+    ) -> int:
+        """Evaluate the rules at `t`; a change from `state` joins `pending`. The state after."""
+        d.evaluated_us = max(d.evaluated_us, t)
+        new = self._evaluate(d, t)
+        if new != state and t >= self.since_us[mi]:
+            pending.append((mi, new, t, "derived"))
+            return new
+        return state
+
+    @staticmethod
+    def _window_ends(d: _Derived, t: int) -> list[int]:
+        """The first instants after a counter's last increase plus `window_s` that fall between
+        the last evaluation and `t`, in time order: the moments a counter rule stops holding."""
+        ends = []
+        for rule in d.rules.rules:
+            if rule.counter_active is None:
+                continue
+            inc = d.counter_increase_us.get(rule.counter_active)
+            if inc is None:
+                continue
+            end = inc + int(rule.window_s * US) + 1
+            if d.evaluated_us < end < t:
+                ends.append(end)
+        return sorted(set(ends))
 
     @staticmethod
     def _evaluate(d: _Derived, now_us: int) -> int:
