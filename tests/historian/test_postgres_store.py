@@ -17,6 +17,7 @@ from ifactory.core.errors import InvalidInput, Unavailable
 from ifactory.historian.batch import BAD, UNCERTAIN, TelemetryBatch
 from ifactory.historian.embedded import EmbeddedStore
 from ifactory.historian.postgres import PostgresStore
+from ifactory.historian.rollups import Rows
 from ifactory.historian.store import Aggregates, HistorianStore
 
 PG_URL = os.environ.get("IFACTORY_TEST_PG_URL")
@@ -305,6 +306,11 @@ def test_both_stores_give_the_same_answers_for_the_same_writes(
         a_latest, b_latest = embedded.latest(), pg.latest()
         for name in ("tags", "ts", "values", "quality"):
             np.testing.assert_array_equal(getattr(a_latest, name), getattr(b_latest, name))
+        # The 1-minute rows themselves, which the failure-prediction features read.
+        a_rows, b_rows = embedded.rollups(tags, lo, hi), pg.rollups(tags, lo, hi)
+        assert len(a_rows) > 200
+        for name in Rows.__dataclass_fields__:
+            np.testing.assert_array_equal(getattr(a_rows, name), getattr(b_rows, name), name)
         windows = [
             (EQ0, EQ0 + 3 * H, M),  # from the 1-minute rollups
             (EQ0 - 5 * M, EQ0 + 3 * H, 5 * M),  # rollups combined

@@ -583,6 +583,13 @@ class PostgresStore:
             np.array(texts, dtype=object) if any(t is not None for t in texts) else None,
         )
 
+    def rollups(self, tag_ids: npt.ArrayLike, start_us: int, end_us: int) -> Rows:
+        """The complete 1-minute rollup rows of minutes overlapping [start, end) (as the embedded
+        store's `rollups`: the failure-prediction features are computed from them)."""
+        ids = np.unique(np.asarray(tag_ids, dtype=np.int32))
+        with self._view() as view:
+            return view.minute_rows(ids, start_us // MINUTE_US, (end_us - 1) // MINUTE_US)
+
     def aggregate(
         self,
         tag_ids: npt.ArrayLike,
