@@ -261,13 +261,16 @@ def _refusal_page(response: Any) -> str:
 
 @pytest.mark.usefixtures("admin")
 def test_form_login_from_another_origin_shows_the_sign_in_page_with_the_reason(
-    client: TestClient,
+    client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     form = {"username": "admin", "password": PASSWORD, "next": "/orders"}
     r = client.post("/login", data=form, headers={"Origin": FOREIGN}, follow_redirects=False)
 
     page = _refusal_page(r)
     assert f"this form was sent from {FOREIGN}, but this server is {OWN}." in page
+    refusals = [rec for rec in caplog.records if "sign-in refused as cross-origin" in rec.message]
+    assert len(refusals) == 1 and FOREIGN in refusals[0].message  # the administrator sees it
+    assert refusals[0].levelname == "WARNING"
     assert f"add {FOREIGN} to IFACTORY_TRUSTED_ORIGINS" in page
     assert 'value="admin"' not in page  # the sender's username is not put in the form
     assert '<input type="hidden" name="next" value="/orders">' in page

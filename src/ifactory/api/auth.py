@@ -17,6 +17,7 @@ Bearer-token requests carry no ambient credential and are not checked.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,6 +64,8 @@ TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "
 BAD_CREDENTIALS = "invalid username or password"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+log = logging.getLogger(__name__)
 
 router = APIRouter()
 
@@ -578,6 +581,14 @@ def login_form(
     target = safe_next(next_path)
     mismatch = origin_mismatch(request)
     if mismatch is not None:
+        # The administrator hears of it here, not only from the user who saw the page.
+        log.warning(
+            "sign-in refused as cross-origin (CSRF): %s %r is not one of %s; behind a reverse "
+            "proxy that rewrites Host, add the public origin to IFACTORY_TRUSTED_ORIGINS",
+            mismatch.header,
+            mismatch.shown,
+            ", ".join(mismatch.accepted) or "none",
+        )
         # The sender's username is not put back: the page must not help a forged sign-in.
         return _login_page(
             request, next_path=target, error=_cross_origin_message(mismatch), status=403
