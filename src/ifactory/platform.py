@@ -16,6 +16,7 @@ from ifactory.core.db import Database
 from ifactory.core.outbox import OutboxRelay
 from ifactory.core.settings import Settings
 from ifactory.historian.deadletter import DeadLetterStore
+from ifactory.historian.deadletter_pg import PostgresDeadLetterStore
 from ifactory.historian.embedded import EmbeddedStore
 from ifactory.historian.postgres import PostgresStore
 from ifactory.plant import service as plant_service
@@ -40,7 +41,7 @@ class Platform:
     bus: EventBus
     relay: OutboxRelay
     store: EmbeddedStore | PostgresStore
-    dead_letters: DeadLetterStore
+    dead_letters: DeadLetterStore | PostgresDeadLetterStore
     registry: PlantRegistry
     table: TagTable
     pipeline: IngestPipeline
@@ -69,15 +70,20 @@ class Platform:
         hist_dir = Path(settings.resolved_historian_dir)
         hist_dir.mkdir(parents=True, exist_ok=True)
         store: EmbeddedStore | PostgresStore
+        dead_letters: DeadLetterStore | PostgresDeadLetterStore
         if settings.historian_url:
             store = PostgresStore.open(
                 settings.historian_url,
                 schema=settings.historian_schema,
                 counter_max=_counter_max(registry),
             )
+            # Every process's rejects land in the shared database, beside the telemetry.
+            dead_letters = PostgresDeadLetterStore(
+                settings.historian_url, schema=settings.historian_schema
+            )
         else:
             store = EmbeddedStore.open(hist_dir, counter_max=_counter_max(registry))
-        dead_letters = DeadLetterStore(hist_dir / "dead_letters.db")
+            dead_letters = DeadLetterStore(hist_dir / "dead_letters.db")
         bus = EventBus()
         relay = OutboxRelay(db, bus)
         table = _tag_table(registry)

@@ -22,8 +22,8 @@ class Settings(BaseSettings):
     database_url: str | None = None  # default: sqlite file in data_dir
     historian_dir: Path | None = None  # default: data_dir / "historian"
     # The production historian (DESIGN.md, "Production deployment"): a PostgreSQL URL
-    # (postgresql+psycopg://user@host/db) puts telemetry there, in `historian_schema`, instead
-    # of the embedded store in historian_dir (which keeps the dead-letter store either way).
+    # (postgresql+psycopg://user@host/db) puts telemetry and the dead letters there, in
+    # `historian_schema`, instead of the embedded store and SQLite file in historian_dir.
     historian_url: str | None = None
     historian_schema: str = "historian"
     secret_key: str = DEV_SECRET

@@ -84,6 +84,57 @@ def value_repr(values: npt.NDArray[np.float64], text: npt.NDArray[np.object_] | 
     return out
 
 
+LetterRow = tuple[int, str, str, str, int, str, str]
+# The stored columns, in the order of `DeadLetter`.
+COLUMNS = "id, received_us, source, reason, tag, ts, value, detail"
+# The columns `letter_rows` fills, in its order.
+INSERT_COLUMNS = "received_us, source, reason, tag, ts, value, detail"
+
+
+def letter_rows(batches: Sequence[DeadLetterBatch]) -> tuple[list[LetterRow], dict[str, int]]:
+    """The rows to insert for `batches` (in `INSERT_COLUMNS` order) and how many per reason."""
+    rows: list[LetterRow] = []
+    per_reason: dict[str, int] = {}
+    for b in batches:
+        k = len(b)
+        if k == 0:
+            continue
+        tags = [str(t) for t in np.asarray(b.tags).tolist()]
+        details = [b.detail] * k if isinstance(b.detail, str) else list(b.detail)
+        values = value_repr(b.values, b.text)
+        rows.extend(
+            zip(
+                [b.received_us] * k,
+                [b.source] * k,
+                [b.reason] * k,
+                tags,
+                np.asarray(b.ts, dtype=np.int64).tolist(),
+                values,
+                details,
+                strict=True,
+            )
+        )
+        per_reason[b.reason] = per_reason.get(b.reason, 0) + k
+    return rows, per_reason
+
+
+def query_filter(
+    reason: str | None, since_us: int | None, limit: int, offset: int, placeholder: str
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (empty, or with a leading space) of a dead-letter query, and the
+    parameters of it followed by LIMIT and OFFSET; `placeholder` is the driver's marker."""
+    where: list[str] = []
+    params: list[Any] = []
+    if reason is not None:
+        where.append(f"reason = {placeholder}")
+        params.append(reason)
+    if since_us is not None:
+        where.append(f"received_us >= {placeholder}")
+        params.append(since_us)
+    params.extend([max(0, int(limit)), max(0, int(offset))])
+    return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
 class DeadLetterStore:
     """Dead letters in SQLite: bulk inserts, per-reason counts, filtered paged queries."""
 
@@ -99,36 +150,14 @@ class DeadLetterStore:
 
     def add(self, batches: Sequence[DeadLetterBatch]) -> int:
         """Insert all points of `batches` in one transaction; returns how many."""
-        rows: list[tuple[int, str, str, str, int, str, str]] = []
-        per_reason: dict[str, int] = {}
-        for b in batches:
-            k = len(b)
-            if k == 0:
-                continue
-            tags = [str(t) for t in np.asarray(b.tags).tolist()]
-            details = [b.detail] * k if isinstance(b.detail, str) else list(b.detail)
-            values = value_repr(b.values, b.text)
-            rows.extend(
-                zip(
-                    [b.received_us] * k,
-                    [b.source] * k,
-                    [b.reason] * k,
-                    tags,
-                    np.asarray(b.ts, dtype=np.int64).tolist(),
-                    values,
-                    details,
-                    strict=True,
-                )
-            )
-            per_reason[b.reason] = per_reason.get(b.reason, 0) + k
+        rows, per_reason = letter_rows(batches)
         if not rows:
             return 0
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 self._conn.executemany(
-                    "INSERT INTO dead_letters(received_us, source, reason, tag, ts, value, detail) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO dead_letters({INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
                 self._conn.executemany(
@@ -150,19 +179,8 @@ class DeadLetterStore:
         offset: int = 0,
     ) -> list[DeadLetter]:
         """Dead letters, newest first, optionally of one reason and received since `since_us`."""
-        where: list[str] = []
-        params: list[Any] = []
-        if reason is not None:
-            where.append("reason = ?")
-            params.append(reason)
-        if since_us is not None:
-            where.append("received_us >= ?")
-            params.append(since_us)
-        sql = "SELECT id, received_us, source, reason, tag, ts, value, detail FROM dead_letters"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
-        params.extend([max(0, int(limit)), max(0, int(offset))])
+        where, params = query_filter(reason, since_us, limit, offset, "?")
+        sql = f"SELECT {COLUMNS} FROM dead_letters{where} ORDER BY id DESC LIMIT ? OFFSET ?"
         with self._lock:
             return [DeadLetter(*row) for row in self._conn.execute(sql, params)]
 

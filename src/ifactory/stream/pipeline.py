@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -26,7 +26,6 @@ from ifactory.historian.deadletter import (
     UNKNOWN_TAG,
     WRONG_TYPE,
     DeadLetterBatch,
-    DeadLetterStore,
     value_repr,
 )
 from ifactory.historian.store import ConflictPoints, HistorianStore
@@ -41,6 +40,14 @@ class BatchConsumer(Protocol):
 
     def on_batch(self, batch: TelemetryBatch) -> None:
         """Consume a committed batch."""
+        ...
+
+
+class DeadLetterSink(Protocol):
+    """Where rejected points go with their reason: the SQLite or the PostgreSQL dead-letter store."""
+
+    def add(self, batches: Sequence[DeadLetterBatch]) -> int:
+        """Store the rejected points durably; returns how many."""
         ...
 
 
@@ -76,7 +83,7 @@ class IngestPipeline:
         self,
         table: TagTable,
         store: HistorianStore,
-        dead_letters: DeadLetterStore,
+        dead_letters: DeadLetterSink,
         clock: Clock,
         consumers: Iterable[BatchConsumer] = (),
         *,
