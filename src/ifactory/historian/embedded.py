@@ -24,19 +24,17 @@ import numpy.typing as npt
 import zstandard
 
 from ifactory.core.errors import Unavailable
-from ifactory.historian import aggregates, catalog
+from ifactory.historian import catalog
 from ifactory.historian.batch import TelemetryBatch
 from ifactory.historian.dedup import batch_columns, classify_repeats, repeats_in_batch
 from ifactory.historian.diskdedup import BlockCache, find_on_disk
 from ifactory.historian.flush import prepare_flush
 from ifactory.historian.hashing import point_hash
 from ifactory.historian.head import Head
-from ifactory.historian.rollups import Rows, counter_max_table
+from ifactory.historian.reads import ViewReads
 from ifactory.historian.snapshot import Snapshot
 from ifactory.historian.store import (
     MINUTE_US,
-    AggregateKind,
-    Aggregates,
     Latest,
     RawPoints,
     RetentionResult,
@@ -54,7 +52,7 @@ WAL_DIR = "wal"
 LOCK_FILE = "LOCK"
 
 
-class EmbeddedStore:
+class EmbeddedStore(ViewReads):
     """A `HistorianStore` in one directory, for one process (guarded by a lock file)."""
 
     def __init__(
@@ -142,11 +140,6 @@ class EmbeddedStore:
         return cls(path, **options)
 
     # -- configuration --------------------------------------------------------------------
-    def set_counter_max(self, counter_max: Mapping[int, float]) -> None:
-        """Rollover values of counter tags (the counter wraps to 0 on reaching it)."""
-        # Replaced, never mutated: readers hold the old one safely.
-        self._counter_max = counter_max_table(self._counter_max, counter_max)
-
     # -- open / close ---------------------------------------------------------------------
     def _replay(self) -> Head:
         segments = list_segments(self._wal_dir)
@@ -201,16 +194,6 @@ class EmbeddedStore:
             self._wconn.close()
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
-
-    def __enter__(self) -> EmbeddedStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise Unavailable("the historian store is closed")
 
     # -- write path -----------------------------------------------------------------------
     def write(self, batch: TelemetryBatch) -> WriteResult:
@@ -463,7 +446,7 @@ class EmbeddedStore:
                 catalog.put_meta(conn, "flushed_wal_seq", str(max(head.wal_segments)).encode())
                 catalog.put_meta(conn, "flush_seq", str(seq).encode())
                 # Readers whose snapshot already holds this commit ignore the frozen head
-                # (see _snapshot), so the slow fsync'ed commit runs outside the lock.
+                # (see _read_view), so the slow fsync'ed commit runs outside the lock.
                 head.flush_seq = seq
                 conn.execute("COMMIT")
             except BaseException:
@@ -492,7 +475,7 @@ class EmbeddedStore:
                 self._readers.append(conn)
         return conn
 
-    def _snapshot(self) -> Snapshot:
+    def _read_view(self) -> Snapshot:
         conn = self._reader()
         with self._lock:
             self._check_open()
@@ -536,7 +519,7 @@ class EmbeddedStore:
     ) -> RawPoints:
         """Stored points of `tag_ids` with start_us <= ts < end_us, sorted by (tag, ts)."""
         ids = np.unique(np.asarray(tag_ids, dtype=np.int32))
-        with self._snapshot() as snap:
+        with self._read_view() as snap:
             points = snap.points(ids, start_us, end_us)
         if limit is not None and len(points) > limit:
             points = RawPoints(
@@ -547,44 +530,6 @@ class EmbeddedStore:
                 None if points.text is None else points.text[:limit],
             )
         return points
-
-    def rollups(self, tag_ids: npt.ArrayLike, start_us: int, end_us: int) -> Rows:
-        """The complete 1-minute rollup rows (disk and head) of minutes overlapping [start, end)."""
-        ids = np.unique(np.asarray(tag_ids, dtype=np.int32))
-        with self._snapshot() as snap:
-            return snap.minute_rows(ids, start_us // MINUTE_US, (end_us - 1) // MINUTE_US)
-
-    def aggregate(
-        self,
-        tag_ids: npt.ArrayLike,
-        start_us: int,
-        end_us: int,
-        bucket_us: int,
-        kind: AggregateKind = "numeric",
-        *,
-        use_rollups: bool = True,
-    ) -> Aggregates:
-        """Aggregates over full buckets of `bucket_us` from `start_us` (the last may pass `end_us`).
-
-        Minute-aligned starts with widths that are multiples of a minute read the rollups
-        (plus the head); anything else is computed from raw points. `kind="state"` adds time
-        in state per value, computed from raw points.
-        """
-        aggregates.check_range(start_us, end_us, bucket_us)
-        ids = np.unique(np.asarray(tag_ids, dtype=np.int32))
-        cm = self._counter_max
-        with self._snapshot() as snap:
-            return aggregates.query(
-                snap,
-                ids,
-                start_us,
-                end_us,
-                bucket_us,
-                kind,
-                cm,
-                carry_lookback_us=self.carry_lookback_us,
-                use_rollups=use_rollups,
-            )
 
     def retention(self, older_than_us: int) -> RetentionResult:
         """Drop blocks and rollup segments that lie entirely before `older_than_us`."""

@@ -36,22 +36,19 @@ import psycopg
 from psycopg import sql
 
 from ifactory.core.errors import Unavailable
-from ifactory.historian import aggregates
 from ifactory.historian.batch import TelemetryBatch
 from ifactory.historian.dedup import batch_columns, classify_repeats, repeats_in_batch
 from ifactory.historian.embedded import DAY_US
+from ifactory.historian.reads import ViewReads
 from ifactory.historian.rollups import (
     ROW_DTYPE,
     Rows,
     compute_rows,
-    counter_max_table,
     merge_ordered,
 )
 from ifactory.historian.sorting import order_by_tag_ts
 from ifactory.historian.store import (
     MINUTE_US,
-    AggregateKind,
-    Aggregates,
     Latest,
     RawPoints,
     RetentionResult,
@@ -147,7 +144,7 @@ def _partition_name(lo_us: int, partition_us: int) -> str:
     return f"points_{'m' if lo_us < 0 else ''}{abs(lo_us // partition_us)}"
 
 
-class PostgresStore:
+class PostgresStore(ViewReads):
     """A `HistorianStore` in one PostgreSQL schema; any number of processes may open it."""
 
     def __init__(
@@ -198,10 +195,6 @@ class PostgresStore:
     def open(cls, url: str, **options: Any) -> PostgresStore:
         """Open (or create) the store in the schema `options["schema"]` of the database `url`."""
         return cls(url, **options)
-
-    def set_counter_max(self, counter_max: Mapping[int, float]) -> None:
-        """Rollover values of counter tags (the counter wraps to 0 on reaching it)."""
-        self._counter_max = counter_max_table(self._counter_max, counter_max)
 
     # -- schema ---------------------------------------------------------------------------
     def _q(self, template: str, **parts: sql.Composable) -> sql.Composed:
@@ -299,16 +292,6 @@ class PostgresStore:
     def flush(self) -> None:
         """Nothing is held in memory: every write is committed before `write` returns."""
         self._check_open()
-
-    def __enter__(self) -> PostgresStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise Unavailable("the historian store is closed")
 
     # -- write path -------------------------------------------------------------------------
     def write(self, batch: TelemetryBatch) -> WriteResult:
@@ -545,7 +528,7 @@ class PostgresStore:
 
     # -- reads ------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _view(self) -> Iterator[_View]:
+    def _read_view(self) -> Iterator[_View]:
         """A consistent read view: one repeatable-read transaction on the read connection."""
         with self._read_lock, _translated():
             self._check_open()
@@ -561,7 +544,7 @@ class PostgresStore:
     ) -> RawPoints:
         """Stored points of `tag_ids` with start_us <= ts < end_us, sorted by (tag, ts)."""
         ids = np.unique(np.asarray(tag_ids, dtype=np.int32))
-        with self._view() as view:
+        with self._read_view() as view:
             return view.points(ids, start_us, end_us, limit)
 
     def latest(self, tag_ids: npt.ArrayLike | None = None) -> Latest:
@@ -572,7 +555,7 @@ class PostgresStore:
             ids = np.unique(np.asarray(tag_ids, dtype=np.int32))
             query += sql.SQL(" WHERE tag = ANY(%s::int4[])")
             params = (ids.tolist(),)
-        with self._view() as view:
+        with self._read_view() as view:
             rows = view.cur.execute(query + sql.SQL(" ORDER BY tag"), params).fetchall()
         texts = [r[4] for r in rows]
         return Latest(
@@ -582,44 +565,6 @@ class PostgresStore:
             np.array([r[3] for r in rows], dtype=np.int32).view(np.uint32),
             np.array(texts, dtype=object) if any(t is not None for t in texts) else None,
         )
-
-    def rollups(self, tag_ids: npt.ArrayLike, start_us: int, end_us: int) -> Rows:
-        """The complete 1-minute rollup rows of minutes overlapping [start, end) (as the embedded
-        store's `rollups`: the failure-prediction features are computed from them)."""
-        ids = np.unique(np.asarray(tag_ids, dtype=np.int32))
-        with self._view() as view:
-            return view.minute_rows(ids, start_us // MINUTE_US, (end_us - 1) // MINUTE_US)
-
-    def aggregate(
-        self,
-        tag_ids: npt.ArrayLike,
-        start_us: int,
-        end_us: int,
-        bucket_us: int,
-        kind: AggregateKind = "numeric",
-        *,
-        use_rollups: bool = True,
-    ) -> Aggregates:
-        """Aggregates over full buckets of `bucket_us` from `start_us` (the last may pass `end_us`).
-
-        Computed exactly as the embedded store does (`aggregates.query`): from the 1-minute
-        rollup table for minute-aligned buckets, else from raw points.
-        """
-        aggregates.check_range(start_us, end_us, bucket_us)
-        ids = np.unique(np.asarray(tag_ids, dtype=np.int32))
-        cm = self._counter_max
-        with self._view() as view:
-            return aggregates.query(
-                view,
-                ids,
-                start_us,
-                end_us,
-                bucket_us,
-                kind,
-                cm,
-                carry_lookback_us=self.carry_lookback_us,
-                use_rollups=use_rollups,
-            )
 
     # -- retention --------------------------------------------------------------------------
     def retention(self, older_than_us: int) -> RetentionResult:
