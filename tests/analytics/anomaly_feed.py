@@ -62,8 +62,10 @@ def machine_batch(
     machine_key: str = CNC1,
     override: dict[str, float] | None = None,
     state_code: int = 1,
+    product: str | None = None,
 ) -> TelemetryBatch:
-    """1 Hz samples of the machine's state tag (executing) and analog tags, normal noise."""
+    """1 Hz samples of the machine's state tag (executing) and analog tags, normal noise; with
+    `product`, 1 Hz samples of its product tag too."""
     reg = platform.registry
     node = reg.nodes_by_key[machine_key]
     by_name = {reg.tags[t].name: reg.tags[t] for t in node.tags}
@@ -76,12 +78,20 @@ def machine_batch(
         times.append(ts)
         level = (override or {}).get(name, mean)
         values.append(level + rng.normal(0.0, sd, seconds))
+    text = None
+    if product is not None:
+        tags.append(np.full(seconds, by_name["product"].id))
+        times.append(ts)
+        values.append(np.full(seconds, np.nan))
+        text = np.full(sum(len(t) for t in tags), None, dtype=object)
+        text[-seconds:] = product
     return TelemetryBatch.of(
         np.concatenate(tags),
         np.concatenate(times),
         np.concatenate(values),
         received_us=start_us + seconds * S,
         source="test",
+        text=text,
     )
 
 
@@ -92,13 +102,14 @@ def feed(
     *,
     rng: np.random.Generator,
     override: dict[str, float] | None = None,
+    product: str | None = None,
 ) -> int:
     """Ingest `minutes` one-minute batches through the real pipeline; returns the end time."""
     t = start_us
     clock = platform.clock
     assert isinstance(clock, ManualClock)
     for _ in range(minutes):
-        batch = machine_batch(platform, t, 60, rng=rng, override=override)
+        batch = machine_batch(platform, t, 60, rng=rng, override=override, product=product)
         t += 60 * S
         clock.set(t)
         platform.pipeline.ingest(batch)

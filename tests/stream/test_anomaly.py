@@ -179,3 +179,74 @@ def test_an_alert_survives_a_failed_database_write(
             rows, total = alert_service.get_all(session)
         assert total == 1 and rows[0].state == "active"
         assert detection.late_points == 0
+
+
+# Only the multivariate detector: a product's other setpoints step every univariate detector too.
+PRODUCT_CONFIG = anomaly.AnomalyConfig(
+    univariate=None,
+    multivariate=TEST_CONFIG.multivariate,
+    settle_s=0.0,
+    thermal_settle_s=0.0,
+    multivariate_every_s=10.0,
+    policy=TEST_CONFIG.policy,
+    flush_every_s=0.0,
+)
+# Product B runs the spindle slower: lower speed, current and power at the same vibration.
+PRODUCT_B = {"spindle_speed": 6000.0, "motor_current": 30.0, "power": 16.0}
+
+
+def test_a_changeover_to_a_new_product_is_learnt_not_alerted(
+    database_url: str, tmp_path: Path, example_plant: Plant
+) -> None:
+    rng = np.random.default_rng(7)
+    with open_platform(database_url, tmp_path / "data", example_plant) as platform:
+        detection = anomaly.install(platform, config=PRODUCT_CONFIG)
+        seen: list[Event] = []
+        platform.bus.subscribe("anomaly.detected", seen.append)
+        machine_id = platform.registry.nodes_by_key[CNC1].id
+        t = feed(platform, T0, 30, rng=rng, product="A")
+        # The changeover: B's operating point lies far outside A's baseline (d²/p ≫ 20).
+        t = feed(platform, t, 30, rng=rng, product="B", override=PRODUCT_B)
+        platform.relay.drain()
+        assert seen == [], "a changeover to a product not made before raised an alert"
+        key_a, key_b = anomaly.mv_key(machine_id, "A"), anomaly.mv_key(machine_id, "B")
+        a, b = detection.detector(key_a), detection.detector(key_b)
+        assert a is not None and b is not None
+        # Back to A: A's baseline continues where it stopped (nothing to learn, no alert)...
+        a_state = a.checkpoint()
+        t = feed(platform, t, 5, rng=rng, product="A")
+        platform.relay.drain()
+        assert seen == []
+        assert detection.detector(key_a).checkpoint() != a_state  # type: ignore[union-attr]
+        # ...and B's own baseline still catches an anomaly while B runs.
+        t = feed(platform, t, 10, rng=rng, product="B", override=PRODUCT_B)
+        feed(platform, t, 3, rng=rng, product="B", override={**PRODUCT_B, "vibration_rms": 6.0})
+        platform.relay.drain()
+        assert len(seen) == 1
+        assert isinstance(seen[0], AnomalyDetected) and seen[0].detector == "mahalanobis"
+
+
+def test_each_products_baseline_survives_a_restart(
+    database_url: str, tmp_path: Path, example_plant: Plant
+) -> None:
+    rng = np.random.default_rng(8)
+    with open_platform(database_url, tmp_path / "data", example_plant) as platform:
+        anomaly.install(platform, config=PRODUCT_CONFIG)
+        machine_id = platform.registry.nodes_by_key[CNC1].id
+        t = feed(platform, T0, 10, rng=rng, product="A")
+        t = feed(platform, t, 10, rng=rng, product="B", override=PRODUCT_B)
+    # platform.stop() saved every product's baseline.
+    keys = {p: anomaly.mv_key(machine_id, p) for p in ("A", "B")}
+    with open_platform(database_url, tmp_path / "data", example_plant, now_us=t) as platform:
+        with platform.db.session() as session:
+            saved = alert_service.load_checkpoints(session)
+        assert saved[keys["A"]].points == saved[keys["B"]].points == 10 * 6
+        detection = anomaly.install(platform, config=PRODUCT_CONFIG)
+        # Each product's baseline goes on from its saved state when the product comes back:
+        # one more minute is six more points on the 10 s grid, not a fresh start.
+        for product, override in (("B", PRODUCT_B), ("A", None)):
+            t = feed(platform, t, 1, rng=rng, product=product, override=override)
+            detection.save_checkpoints()
+            with platform.db.session() as session:
+                stored = alert_service.load_checkpoints(session)
+            assert stored[keys[product]].points == saved[keys[product]].points + 6

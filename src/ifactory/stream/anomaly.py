@@ -11,8 +11,12 @@ A pipeline consumer, so it runs after the durable write on the points that were 
 2. every watched analog tag's samples are scored and learnt in one vectorised call per tag
    (`score_learn_many`, prequential: score, then learn) by a univariate detector;
 3. each machine's watched tags, resampled on a fixed grid (last value, `multivariate_every_s`),
-   are scored by one multivariate detector, which sees what no single tag shows (a current
-   that no longer matches the vibration);
+   are scored by a multivariate detector, which sees what no single tag shows (a current
+   that no longer matches the vibration); a machine with a product tag has one per product
+   (and one for while its product is not known), since each product has its own setpoints
+   (barrel temperature, pressure, cycle time) and a changeover to a product the machine has
+   not made yet is a new normal, not an anomaly: that product's detector learns during its
+   grace period first;
 4. scores are divided by their detector's threshold and fed to the alert suppression
    (hysteresis, cooldown, one open alert per machine: `analytics.alerts`); raised, extended
    and cleared alerts are written with their events (`AnomalyDetected`...) in one transaction;
@@ -27,6 +31,7 @@ stop, and restored at start, so a restart does not reset learning.
 from __future__ import annotations
 
 import importlib
+import itertools
 import logging
 import math
 import pkgutil
@@ -183,11 +188,13 @@ class _TagStream(_Stream):
 
 @dataclass(frozen=True, slots=True)
 class _Timeline:
-    """A machine's regime changes within a batch: from `times[i]`, executing or not, since when."""
+    """A machine's regime changes within a batch: from `times[i]`, executing or not, since when,
+    making which product (None: not known yet)."""
 
     times: npt.NDArray[np.int64]
     executing: npt.NDArray[np.bool_]
     since: npt.NDArray[np.int64]
+    product: npt.NDArray[np.object_]
 
 
 def _empty_times() -> npt.NDArray[np.int64]:
@@ -291,7 +298,10 @@ class _Machine:
     node: NodeInfo
     tag_ids: list[int]
     state_codes: dict[int, MachineState] | None  # None: no state tag (derived state)
-    mv: _Stream | None = None
+    mv_choice: DetectorChoice | None = None  # the multivariate detector, if any
+    mv: dict[str | None, _Stream] = field(default_factory=dict)  # per product (None: no tag)
+    mv_last_ts_us: int = NEVER  # the latest grid point scored, of any product
+    mv_features: list[str] = field(default_factory=list)
     product_tag: int = -1
     state: MachineState = MachineState.unknown
     product: str | None = None
@@ -338,6 +348,12 @@ def _strokes_of(registry: PlantRegistry, machine: NodeInfo) -> _Strokes | None:
     return _Strokes(counter, int(gap_s * US))
 
 
+def mv_key(machine_id: int, product: str | None) -> str:
+    """The checkpoint key of a machine's multivariate stream ("machine:<id>" without products,
+    "machine:<id>/product:<name>" per product)."""
+    return f"machine:{machine_id}" if product is None else f"machine:{machine_id}/product:{product}"
+
+
 class AnomalyDetection:
     """The pipeline consumer: detectors per tag and machine, alert suppression, score trend."""
 
@@ -362,6 +378,7 @@ class AnomalyDetection:
         self._last_flush = time.monotonic()
         self._last_checkpoint = time.monotonic()
         self._states_loaded = False
+        self._saved: dict[str, alert_service.Checkpoint] = {}  # not yet restored (by key)
         self.late_points = 0
         self.scored_points = 0
         self._build(registry)
@@ -419,9 +436,11 @@ class AnomalyDetection:
                 None if settings.multivariate_off else (settings.multivariate or cfg.multivariate)
             )
             if mv_choice is not None and len(tags) >= 2:
-                names = [t.name for t in tags]
-                detector = mv_choice.build(features=names)
-                machine.mv = _Stream(f"machine:{node.id}", mv_choice, detector)
+                machine.mv_choice = mv_choice
+                machine.mv_features = [t.name for t in tags]
+                # The machine's baseline while its product is not known (or it has no
+                # product tag); each product's baseline is made when the product is first seen.
+                self._mv_stream(machine, None)
                 for t in tags:
                     self._watched[t.id] = True
             if machine.tag_ids:
@@ -432,8 +451,43 @@ class AnomalyDetection:
 
     def _streams(self) -> list[_Stream]:
         out: list[_Stream] = list(self.tags.values())
-        out.extend(m.mv for m in self.machines.values() if m.mv is not None)
+        for m in self.machines.values():
+            out.extend(m.mv.values())
         return out
+
+    def _mv_stream(self, machine: _Machine, product: str | None) -> _Stream:
+        """The multivariate stream of `machine` for `product`, created (and restored from its
+        checkpoint, if one was saved) the first time the machine makes that product."""
+        stream = machine.mv.get(product)
+        if stream is None:
+            choice = machine.mv_choice
+            assert choice is not None  # only machines with a multivariate detector get here
+            key = mv_key(machine.node.id, product)
+            stream = _Stream(key, choice, choice.build(features=machine.mv_features))
+            machine.mv[product] = stream
+            cp = self._saved.pop(key, None)
+            if cp is not None and self._restore_stream(stream, cp):
+                machine.mv_last_ts_us = max(machine.mv_last_ts_us, stream.last_ts_us)
+        return stream
+
+    @staticmethod
+    def _restore_stream(stream: _Stream, cp: alert_service.Checkpoint) -> bool:
+        """Continue `stream` from its checkpoint, unless the detector or its parameters changed."""
+        if cp.detector != stream.choice.detector:
+            log.info("%s: detector changed to %s; learning afresh", stream.key, cp.detector)
+            return False
+        try:
+            detector = restore(cp.data)
+        except (CheckpointError, ValueError, KeyError, TypeError) as exc:
+            log.warning("%s: checkpoint unusable (%s); learning afresh", stream.key, exc)
+            return False
+        if repr(detector) != repr(stream.detector):
+            log.info("%s: detector parameters changed; learning afresh", stream.key)
+            return False
+        stream.detector = detector
+        stream.points = cp.points
+        stream.last_ts_us = cp.last_ts_us
+        return True
 
     def _restore(self) -> None:
         """Continue from the stored checkpoints and alerts (a restart does not reset learning)."""
@@ -443,24 +497,20 @@ class AnomalyDetection:
             cleared = alert_service.last_cleared(session)
         restored = 0
         for stream in self._streams():
-            cp = saved.get(stream.key)
-            if cp is None:
-                continue
-            if cp.detector != stream.choice.detector:
-                log.info("%s: detector changed to %s; learning afresh", stream.key, cp.detector)
-                continue
-            try:
-                detector = restore(cp.data)
-            except (CheckpointError, ValueError, KeyError, TypeError) as exc:
-                log.warning("%s: checkpoint unusable (%s); learning afresh", stream.key, exc)
-                continue
-            if repr(detector) != repr(stream.detector):
-                log.info("%s: detector parameters changed; learning afresh", stream.key)
-                continue
-            stream.detector = detector
-            stream.points = cp.points
-            stream.last_ts_us = cp.last_ts_us
-            restored += 1
+            cp = saved.pop(stream.key, None)
+            if cp is not None and self._restore_stream(stream, cp):
+                restored += 1
+        # The products' multivariate streams are restored when their product comes back.
+        self._saved = saved
+        for machine in self.machines.values():
+            prefix = mv_key(machine.node.id, "")
+            for key, cp in saved.items():
+                if key.startswith(prefix):
+                    machine.mv_last_ts_us = max(machine.mv_last_ts_us, cp.last_ts_us)
+            if machine.mv:
+                machine.mv_last_ts_us = max(
+                    [machine.mv_last_ts_us, *(st.last_ts_us for st in machine.mv.values())]
+                )
         for alert in open_alerts:
             self._open_alerts[alert.machine_id] = alert.id
             self.suppressor.resume(
@@ -655,6 +705,7 @@ class AnomalyDetection:
             times = [NEVER]
             executing = [m.state == MachineState.executing]
             sinces = [m.since_us]
+            products = [m.product]
             for t, new_state, product in sorted(changes, key=lambda c: c[0]):
                 if new_state is not None:
                     if new_state == m.state:
@@ -663,18 +714,27 @@ class AnomalyDetection:
                 else:
                     known = m.product
                     m.product = product
-                    # The first product seen (after a start) is not a change.
-                    if known is None or product == known:
+                    if product == known:
+                        continue
+                    if known is None:
+                        # The first product seen (after a start) is not a change of regime,
+                        # but from here on the points are that product's.
+                        times.append(t)
+                        executing.append(executing[-1])
+                        sinces.append(sinces[-1])
+                        products.append(product)
                         continue
                 m.since_us = t
                 times.append(t)
                 executing.append(m.state == MachineState.executing)
                 sinces.append(t)
+                products.append(m.product)
             if len(times) > 1:
                 out[machine_id] = _Timeline(
                     np.asarray(times, dtype=np.int64),
                     np.asarray(executing, dtype=np.bool_),
                     np.asarray(sinces, dtype=np.int64),
+                    np.array(products, dtype=object),
                 )
         if self.current_states is not None:
             # Machines without a state tag: the tracker has already seen this batch (those
@@ -732,17 +792,16 @@ class AnomalyDetection:
         series: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]],
         timeline: _Timeline | None,
     ) -> list[Change]:
-        stream = machine.mv
         # Remember the latest gated value of every tag (for the grid and the next batch).
         latest = dict(machine.last_values)
         for tag_id, (ts, values) in series.items():
             machine.last_values[tag_id] = (int(ts[-1]), float(values[-1]))
-        if stream is None:
+        if machine.mv_choice is None:
             return []
         step = int(self.config.multivariate_every_s * US)
         t_min = min(int(ts[0]) for ts, _ in series.values())
         t_max = max(int(ts[-1]) for ts, _ in series.values())
-        first = max(t_min, stream.last_ts_us + 1)
+        first = max(t_min, machine.mv_last_ts_us + 1)
         g0 = -(-first // step) * step
         if g0 > t_max:
             return []
@@ -768,19 +827,40 @@ class AnomalyDetection:
         if not usable.any():
             return []
         grid, matrix = grid[usable], matrix[usable]
-        scores = np.asarray(stream.detector.score_learn_many(matrix), dtype=np.float64)
-        stream.points += len(grid)
-        stream.last_ts_us = int(grid[-1])
-        stream.dirty = True
-        ratios = scores / stream.choice.threshold
-        self._trend(machine.node.id, grid, ratios)
+        machine.mv_last_ts_us = int(grid[-1])
         # The evidence: the tags that stand out in their own detectors too (at most three);
         # when none does, the anomaly is in how the tags relate, and all of them are shown.
         ranked = sorted(machine.tag_ids, key=lambda t: -machine.last_ratio.get(t, 0.0))
         level = self.config.policy.clear_below
         standing = [t for t in ranked if machine.last_ratio.get(t, 0.0) >= level][:3]
         evidence = tuple(sorted(standing or machine.tag_ids))
-        return self.suppressor.observe(machine.node.id, stream.key, evidence, grid, ratios)
+        # One source for the alerts whatever the product: an alert open at a changeover goes
+        # on (or clears) with the next product's scores.
+        source = mv_key(machine.node.id, None)
+        changes: list[Change] = []
+        for lo, hi, product in self._product_runs(machine, timeline, grid):
+            stream = self._mv_stream(machine, product)
+            scores = np.asarray(stream.detector.score_learn_many(matrix[lo:hi]), dtype=np.float64)
+            stream.points += hi - lo
+            stream.last_ts_us = int(grid[hi - 1])
+            stream.dirty = True
+            ratios = scores / stream.choice.threshold
+            self._trend(machine.node.id, grid[lo:hi], ratios)
+            changes.extend(
+                self.suppressor.observe(machine.node.id, source, evidence, grid[lo:hi], ratios)
+            )
+        return changes
+
+    @staticmethod
+    def _product_runs(
+        machine: _Machine, timeline: _Timeline | None, grid: npt.NDArray[np.int64]
+    ) -> list[tuple[int, int, str | None]]:
+        """The runs of `grid` (slice bounds) made of one product, in time order."""
+        if timeline is None:
+            return [(0, len(grid), machine.product)]
+        products = timeline.product[np.searchsorted(timeline.times, grid, side="right") - 1]
+        cuts = [0, *(np.flatnonzero(products[1:] != products[:-1]) + 1).tolist(), len(grid)]
+        return [(lo, hi, products[lo]) for lo, hi in itertools.pairwise(cuts)]
 
     # -- trend, alerts, checkpoints --------------------------------------------------------------
 
@@ -891,8 +971,8 @@ class AnomalyDetection:
         if kind == "tag":
             stream = self.tags.get(int(ident))
             return stream.choice if stream is not None else None
-        machine = self.machines.get(int(ident))
-        return machine.mv.choice if machine is not None and machine.mv is not None else None
+        machine = self.machines.get(int(ident.partition("/")[0]))
+        return machine.mv_choice if machine is not None else None
 
     def flush(self) -> None:
         """Write the pending score trend now."""
@@ -919,7 +999,8 @@ class AnomalyDetection:
             return n
 
     def detector(self, key: str) -> Detector | None:
-        """The live detector of a stream ("tag:<id>" or "machine:<id>"), for inspection."""
+        """The live detector of a stream ("tag:<id>", "machine:<id>" or
+        "machine:<id>/product:<name>"), for inspection."""
         for s in self._streams():
             if s.key == key:
                 return s.detector
