@@ -32,14 +32,15 @@ def h(x: float) -> int:
 #  22-40 executing            operating 18
 #  40-41 setup                a stop, not a failure (no "down", not booked)
 #  41-60 executing            operating 19
-#  60-61 idle, 61-64 down     one stop with "down": failure 2, TTR 4 (from 60 h to 64 h)
+#  60-61 idle, 61-64 down     one stop with "down": failure 2, TTR 3 (from the failure, the
+#                             first "down" at 61 h, to 64 h: the idle hour is not repair time)
 #  64-80 executing            operating 16
 #  80-81 unknown              no data: neither operating nor a failure
 #  81-90 executing            operating 9
 #  90-93 down, booked PLN-PM  planned: not a failure
 #  93-100 executing           operating 7
-# operating = 20 + 18 + 19 + 16 + 9 + 7 = 89 h; failures = 2; TTR = 2 + 4 = 6 h
-# MTBF = 89 / 2 = 44.5 h; MTTR = 6 / 2 = 3 h; availability = 44.5 / (44.5 + 3) = 0.936842...
+# operating = 20 + 18 + 19 + 16 + 9 + 7 = 89 h; failures = 2; TTR = 2 + 3 = 5 h
+# MTBF = 89 / 2 = 44.5 h; MTTR = 5 / 2 = 2.5 h; availability = 44.5 / (44.5 + 2.5) = 0.946808...
 # TBF: 20 h (start to failure 1), 18 + 19 = 37 h (failure 1 to failure 2)
 CNC1_SPANS = [
     ("executing", 0, 20),
@@ -129,10 +130,10 @@ def test_mtbf_mttr_per_machine_against_hand_computed_values(plant: Env) -> None:
     one, two = got
     assert one.operating_h == pytest.approx(89.0)
     assert one.failures == 2
-    assert one.ttr_h == pytest.approx(6.0)
+    assert one.ttr_h == pytest.approx(5.0)
     assert one.mtbf_h.value == pytest.approx(44.5)
-    assert one.mttr_h.value == pytest.approx(3.0)
-    assert one.availability.value == pytest.approx(44.5 / 47.5)
+    assert one.mttr_h.value == pytest.approx(2.5)
+    assert one.availability.value == pytest.approx(44.5 / 47.0)
     assert one.tbf_h == pytest.approx([20.0, 37.0])
     assert one.failure_starts_us == [h(20), h(60)]
 
@@ -251,7 +252,8 @@ def test_maintenance_kpis(env: Env) -> None:
 def _random_history(
     rng: np.random.Generator, start: int, end: int
 ) -> list[tuple[str, int, int | None]]:
-    """Spans with gaps, long multi-day stops (with 'down' deep inside), and an open last span."""
+    """Spans with gaps, long multi-day stops (some idle or in setup for days, then 'down': the
+    instant of failure deep inside the stop), and an open last span."""
     spans: list[tuple[str, int, int | None]] = []
     t = start
     while t < end:
@@ -266,7 +268,14 @@ def _random_history(
         length = (
             int(rng.uniform(2, 30) * 24 * HOUR) if long_stop else int(rng.uniform(0.1, 9) * HOUR)
         )
-        spans.append((state, t, t + length))
+        if long_stop and state in ("idle", "setup") and rng.random() < 0.5:
+            # A weekend-like stop: idle for days, then the machine reports itself down.
+            down = int(rng.uniform(0.2, 12) * HOUR)
+            spans.append((state, t, t + length))
+            spans.append(("down", t + length, t + length + down))
+            length += down
+        else:
+            spans.append((state, t, t + length))
         t += length + (int(rng.uniform(0.1, 2) * HOUR) if rng.random() < 0.05 else 0)
     last_state, last_start, _ = spans[-1]
     spans[-1] = (last_state, last_start, None)
@@ -310,10 +319,24 @@ def test_machines_equals_compute_on_the_whole_history(env: Env, seed: int) -> No
             bookings, _ = reliability.load_bookings(
                 session, machine_ids=ids, start_us=period_start, end_us=clipped
             )
+            fast = reliability.fast_result(
+                session, machine_ids=ids, start_us=period_start, end_us=clipped, now_us=now
+            )
         want = reliability.compute(
             states, 2, start_us=period_start, end_us=clipped, now_us=now, bookings=bookings
         )
         assert sum(r.failures for r in got) > 0
+        # Stops that began long before their failure are in the history, and both paths put
+        # the instant of failure (TTR from there) at the same first "down".
+        assert (want.failure_at - want.failure_start > 24 * HOUR).any()
+        assert fast.failure_at.tolist() == want.failure_at.tolist()
+        assert fast.failure_down.tolist() == want.failure_down.tolist()
+        # No operating time between a stop's start and its instant of failure: TBF cut at
+        # either is the same.
+        executing = states.state == oee.EXECUTING
+        for m, a, b in zip(want.failure_machine, want.failure_start, want.failure_at, strict=True):
+            sel = executing & (states.machine == m) & (states.start < b) & (states.end > a)
+            assert not sel.any()
         for i, r in enumerate(got):
             sel = want.failure_machine == i
             assert r.operating_h == float(want.operating_h[i])

@@ -13,12 +13,25 @@ ISO 22400-2:2014 maintenance KPIs):
     * is not booked at all and contains the condition *down* (the machine reported itself
       out of service).
   A stop booked to another loss category (setup, planned, minor stop...) is not a failure,
-  and neither is time without data. Only failures that begin inside the period count.
-- TTR, time to restoration (IEC 60050-192-07-21): from the start of the failure stop to the
-  machine's return to a known non-stop state (its end), whole length, even past the period
-  end; a failure still going on counts up to now and is flagged.
+  and neither is time without data.
+- instant of failure: the start of the failure stop's first *down* span (when the machine
+  reported itself out of service); for a failure stop without any *down* (booked to a
+  breakdown reason or linked to corrective work while the machine was, say, idle or in
+  setup) the start of the stop. A stop often begins long before the failure: a machine idle
+  over a weekend that reports "down" at the start of the shift failed then, not on Friday.
+- TTR, time to restoration (IEC 60050-192-07-21: "time interval from the instant of failure
+  to restoration"): from the instant of failure to the machine's return to a known non-stop
+  state (the stop's end), whole length, even past the period end; a failure still going on
+  counts up to now and is flagged. The part of the stop before the instant of failure is
+  neither operating time nor time to restoration.
+- A failure is identified and placed in time by its stop's start, as the downtime event that
+  production derives and operators book (by machine and start): only failures whose stop
+  begins inside the period count (the bookings read are those of the period's stops), and
+  a failure is counted in exactly one period.
 - TBF, operating time between failures (ISO 22400-2 element TBF): the operating time from
-  one failure to the next (the first from the period start).
+  one failure to the next (the first from the period start), cut at the stops' starts. The
+  non-executing part of a stop before its instant of failure has no operating time, so
+  cutting at the instants of failure gives the same TBF.
 - MTBF = total operating time / number of failures (ISO 22400-2 KPI "mean operating time
   between failures" MTBF = TBF / FE; IEC 60050-192-05-13 MOTBF).
 - MTTR = total time to restoration / number of failures (ISO 22400-2 KPI "mean time to
@@ -53,6 +66,7 @@ from ifactory.core.errors import NotFound
 from ifactory.maintenance.models import (
     Asset,
     AssetInstallation,
+    FailureCode,
     LabourEntry,
     WorkOrder,
     WorkOrderDowntime,
@@ -160,13 +174,16 @@ def _int_rows(session: Session, query: Any, width: int) -> I64:
 
 @dataclass(frozen=True)
 class StopArrays:
-    """Stops of all machines: machine index, start, end, first span, and whether 'down' occurs."""
+    """Stops of all machines: machine index, start, end, first span, whether 'down' occurs,
+    and the instant of failure should the stop be a failure (the start of its first 'down'
+    span, else its start; module docstring)."""
 
     machine: I64
     start: I64
     end: I64
     first: I64
     has_down: npt.NDArray[np.bool_]
+    failure_at: I64
 
 
 def find_stops(states: StateArrays) -> StopArrays:
@@ -174,7 +191,7 @@ def find_stops(states: StateArrays) -> StopArrays:
     n = len(states)
     if n == 0:
         z = np.zeros(0, dtype=np.int64)
-        return StopArrays(z, z, z, z, np.zeros(0, dtype=bool))
+        return StopArrays(z, z, z, z, np.zeros(0, dtype=bool), z)
     is_stop = (states.state != oee.EXECUTING) & (states.state != oee.UNKNOWN)
     new = is_stop.copy()
     contiguous = (states.start[1:] == states.end[:-1]) & (states.machine[1:] == states.machine[:-1])
@@ -185,8 +202,17 @@ def find_stops(states: StateArrays) -> StopArrays:
     g = group[sel]
     # Members of a stop are consecutive spans: its end is the end of its last member.
     last = sel[np.r_[g[1:] != g[:-1], True]] if len(sel) else sel
-    down = np.bincount(g, weights=states.state[sel] == oee.DOWN, minlength=len(first))
-    return StopArrays(states.machine[first], states.start[first], states.end[last], first, down > 0)
+    # The first 'down' member of each stop (members are in start order).
+    downs = sel[states.state[sel] == oee.DOWN]
+    dg = group[downs]
+    lead = np.r_[True, dg[1:] != dg[:-1]] if len(dg) else np.zeros(0, dtype=bool)
+    has_down = np.zeros(len(first), dtype=bool)
+    has_down[dg[lead]] = True
+    failure_at = states.start[first].copy()
+    failure_at[dg[lead]] = states.start[downs[lead]]
+    return StopArrays(
+        states.machine[first], states.start[first], states.end[last], first, has_down, failure_at
+    )
 
 
 def _keys(machine: I64, start: I64, origin: int) -> I64:
@@ -215,11 +241,15 @@ class Result:
     failures: I64
     ttr_h: npt.NDArray[np.float64]
     ongoing: npt.NDArray[np.bool_]
-    # One entry per failure (sorted by machine, start): machine index, start, end, TBF hours.
+    # One entry per failure (sorted by machine, start): machine index, stop start, end
+    # (restoration), TBF hours, the instant of failure (TTR = end - at) and whether the machine
+    # reported itself down in it (then `failure_at` is that first "down").
     failure_machine: I64
     failure_start: I64
     failure_end: I64
     tbf_h: npt.NDArray[np.float64]
+    failure_at: I64
+    failure_down: npt.NDArray[np.bool_]
 
 
 def compute(
@@ -255,12 +285,15 @@ def compute(
     failure &= (stops.start >= start_us) & (stops.start < end_us)
     f = np.flatnonzero(failure)
     f_machine, f_start, f_end = stops.machine[f], stops.start[f], stops.end[f]
+    f_at = stops.failure_at[f]
     count = np.bincount(f_machine, minlength=n_machines)[:n_machines].astype(np.int64)
-    ttr = np.bincount(f_machine, weights=f_end - f_start, minlength=n_machines)[:n_machines]
+    # IEC 60050-192-07-21: time to restoration, from the instant of failure to restoration.
+    ttr = np.bincount(f_machine, weights=f_end - f_at, minlength=n_machines)[:n_machines]
     # A failure whose stop reaches now (its open interval ends at now) is still going on.
     still = np.zeros(n_machines, dtype=bool)
     still[f_machine[f_end >= now_us]] = True
-    # TBF: operating time between consecutive failures (cumulative operating time at each start).
+    # TBF: operating time between consecutive failures (cumulative operating time at each stop
+    # start; the same at the instant of failure: a stop has no operating time).
     cum = np.concatenate(([0.0], np.cumsum(op_us, dtype=np.float64)))
     at_fail = cum[stops.first[f]]
     first_span = np.searchsorted(states.machine, np.arange(n_machines), side="left")
@@ -280,6 +313,8 @@ def compute(
         f_start,
         f_end,
         tbf,
+        failure_at=f_at,
+        failure_down=stops.has_down[f],
     )
 
 
@@ -488,7 +523,15 @@ class _Stop:
     machine: int
     start: int
     end: int
-    has_down: bool
+    first_down: int | None  # start of the first 'down' span (the instant of failure)
+
+    @property
+    def has_down(self) -> bool:
+        return self.first_down is not None
+
+    @property
+    def failure_at(self) -> int:
+        return self.start if self.first_down is None else self.first_down
 
 
 def _resolve_stops(
@@ -542,12 +585,12 @@ def _resolve_stops(
             if open_lo or open_hi:
                 retry.append((i, t))
                 continue
-            members = spans.state[first : last + 1]
+            downs = np.flatnonzero(spans.state[first : last + 1] == oee.DOWN)
             found[(i, t)] = _Stop(
                 i,
                 int(spans.start[first]),
                 int(spans.end[last]),
-                bool((members == oee.DOWN).any()),
+                int(spans.start[first + downs[0]]) if len(downs) else None,
             )
         todo = retry
         half *= 8
@@ -645,7 +688,7 @@ def fast_result(
     in_period = [s for s in stops.values() if start_us <= s.start < end_us]
     other = _booked_other(session, ids, [s for s in in_period if s.has_down])
     failures = sorted(
-        (s.machine, s.start, s.end)
+        (s.machine, s.start, s.end, s.failure_at, s.has_down)
         for s in in_period
         if (s.machine, s.start) in breakdown
         or (s.machine, s.start) in corrective
@@ -654,21 +697,125 @@ def fast_result(
     f_machine = np.array([f[0] for f in failures], dtype=np.int64)
     f_start = np.array([f[1] for f in failures], dtype=np.int64)
     f_end = np.array([f[2] for f in failures], dtype=np.int64)
+    f_at = np.array([f[3] for f in failures], dtype=np.int64)
+    f_down = np.array([f[4] for f in failures], dtype=bool)
+    # TBF cuts at the stop starts, as `compute` (the same at the instants of failure).
     cuts: list[list[int]] = [[] for _ in ids]
-    for m, s, _e in failures:
-        cuts[m].append(s)
+    for f in failures:
+        cuts[f[0]].append(f[1])
     segments = _operating_segments(
         session, ids, cuts, start_us=start_us, end_us=end_us, now_us=now_us
     )
     operating = np.array([int(s.sum()) for s in segments], dtype=np.int64)
     tbf = np.array([float(v) for s in segments for v in s[:-1]], dtype=np.float64)
     count = np.bincount(f_machine, minlength=n)[:n].astype(np.int64)
-    ttr = np.bincount(f_machine, weights=f_end - f_start, minlength=n)[:n]
+    # IEC 60050-192-07-21: time to restoration, from the instant of failure to restoration.
+    ttr = np.bincount(f_machine, weights=f_end - f_at, minlength=n)[:n]
     still = np.zeros(n, dtype=bool)
     still[f_machine[f_end >= now_us]] = True
     return Result(
-        operating / HOUR_US, count, ttr / HOUR_US, still, f_machine, f_start, f_end, tbf / HOUR_US
+        operating / HOUR_US,
+        count,
+        ttr / HOUR_US,
+        still,
+        f_machine,
+        f_start,
+        f_end,
+        tbf / HOUR_US,
+        failure_at=f_at,
+        failure_down=f_down,
     )
+
+
+# Mode of a failure the records say nothing about (no problem code, no reason booked).
+UNRECORDED = "unrecorded"
+
+
+@dataclass(frozen=True)
+class FailureRecord:
+    """A failure of a machine as the records show it (the definition of the module docstring).
+
+    `end_us` is the restoration (end of the failure stop; now for one still going on, which
+    `ongoing` flags). `mode` is the problem code ("code: name") of a corrective work order
+    linked to the stop, else the downtime reason code booked to it, else "unrecorded".
+    `down_us` is when the machine first reported itself *down* in the stop (None if it never
+    did, e.g. a stop booked to a breakdown reason): a stop may begin long before the failure
+    itself (a machine idle over a weekend that fails at the start of the shift).
+    """
+
+    machine_id: int
+    start_us: int
+    end_us: int
+    mode: str
+    ongoing: bool = False
+    down_us: int | None = None
+
+
+def failure_records(
+    session: Session, *, machine_ids: Sequence[int], start_us: int, end_us: int, now_us: int
+) -> list[FailureRecord]:
+    """The failures of the machines beginning in [start_us, end_us), by machine and start.
+
+    The same failures as `machines` counts (one definition of a failure), with their mode.
+    """
+    ids = [int(m) for m in machine_ids]
+    end_us = min(end_us, now_us)
+    if not ids or end_us <= start_us:
+        return []
+    res = fast_result(session, machine_ids=ids, start_us=start_us, end_us=end_us, now_us=now_us)
+    keys = [(int(m), int(s)) for m, s in zip(res.failure_machine, res.failure_start, strict=True)]
+    modes = _failure_modes(session, ids, keys)
+    out = []
+    ends, ats, downs = res.failure_end.tolist(), res.failure_at.tolist(), res.failure_down.tolist()
+    for (m, s), e, at, down in zip(keys, ends, ats, downs, strict=True):
+        out.append(
+            FailureRecord(
+                machine_id=ids[m],
+                start_us=s,
+                end_us=int(e),
+                mode=modes.get((m, s), UNRECORDED),
+                ongoing=bool(e >= now_us),
+                # The instant of failure the TTR is measured from, when the machine said "down".
+                down_us=int(at) if down else None,
+            )
+        )
+    return out
+
+
+def _failure_modes(
+    session: Session, ids: Sequence[int], failures: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], str]:
+    """(machine index, stop start) -> mode, for the failures whose stop the records describe."""
+    if not failures:
+        return {}
+    de = DowntimeEvent
+    index = {m: i for i, m in enumerate(ids)}
+    key = _int_values("failure", sorted({(int(ids[m]), s) for m, s in failures}))
+    on_stop = and_(de.machine_id == key.c.column1, de.start_us == key.c.column2)
+    modes: dict[tuple[int, int], str] = {}
+    reasons = session.execute(
+        select(de.machine_id, de.start_us, de.reason_code)
+        .select_from(de)
+        .join(key, on_stop)
+        .where(de.reason_code.is_not(None))
+    ).all()
+    for machine, start, reason in reasons:
+        modes[(index[int(machine)], int(start))] = str(reason)
+    # A problem code of corrective work on the stop says more than the reason: it wins
+    # (the oldest such work order when several are linked).
+    problems = session.execute(
+        select(de.machine_id, de.start_us, FailureCode.code, FailureCode.name)
+        .select_from(de)
+        .join(key, on_stop)
+        .join(WorkOrderDowntime, WorkOrderDowntime.downtime_id == de.id)
+        .join(WorkOrder, WorkOrder.id == WorkOrderDowntime.work_order_id)
+        .join(FailureCode, FailureCode.id == WorkOrder.problem_code_id)
+        .where(WorkOrder.type == "corrective", WorkOrder.state != "cancelled")
+        .order_by(WorkOrder.id.desc())
+    ).all()
+    for machine, start, code, name in problems:
+        modes[(index[int(machine)], int(start))] = f"{code}: {name}"
+    return modes
 
 
 @dataclass(frozen=True)
@@ -776,9 +923,12 @@ def components(
     res = compute(
         states, len(machine_ids), start_us=start_us, end_us=end_us, now_us=now_us, bookings=bookings
     )
-    failure_key = {
-        (int(m), int(s)): int(e)
-        for m, s, e in zip(res.failure_machine, res.failure_start, res.failure_end, strict=True)
+    # (machine index, stop start) -> time to restoration (from the instant of failure).
+    failure_ttr = {
+        (int(m), int(s)): int(e - at)
+        for m, s, e, at in zip(
+            res.failure_machine, res.failure_start, res.failure_end, res.failure_at, strict=True
+        )
     }
     unlinked = _unlinked_corrective(session, list(stays), start_us, end_us)
     codes = dict(
@@ -800,10 +950,10 @@ def components(
             )
             for lm, lstart, lasset, _wo in links:
                 if lm == mid and lasset == asset_id and s <= lstart < e:
-                    end = failure_key.get((i, lstart))
-                    if end is not None and lstart not in starts:
+                    ttr = failure_ttr.get((i, lstart))
+                    if ttr is not None and lstart not in starts:
                         starts.append(lstart)
-                        ttr_us += end - lstart
+                        ttr_us += ttr
         k = kpis(operating_us / HOUR_US, len(starts), ttr_us / HOUR_US)
         out.append(
             MachineReliability(
