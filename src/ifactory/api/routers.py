@@ -41,6 +41,9 @@ def include_all(app: FastAPI) -> None:
 
     app.include_router(alerts.router)
     app.include_router(health_pages.router)
+    from ifactory.api import prognostic_models
+
+    app.include_router(prognostic_models.router)
     from ifactory.maintenance import api as maintenance_api
     from ifactory.web import maintenance_pages
 

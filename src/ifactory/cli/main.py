@@ -300,6 +300,7 @@ COMMAND_MODULES: list[str] = [
     "ifactory.cli.eval",
     "ifactory.cli.plc_sim",
     "ifactory.cli.mqtt",
+    "ifactory.cli.models",
 ]
 
 

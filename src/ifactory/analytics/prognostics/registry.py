@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ifactory.analytics.prognostics.features import machine_tags
 from ifactory.analytics.prognostics.model import ARTIFACT_FORMAT, QuantileModel
 from ifactory.analytics.prognostics.models import PrognosticModel
 from ifactory.core.errors import InvalidInput, NotFound
@@ -101,3 +104,27 @@ def load_latest(session: Session) -> dict[str, LoadedModel]:
         if row.machine_class not in latest:
             latest[row.machine_class] = row
     return {cls: _loaded(row) for cls, row in latest.items()}
+
+
+@dataclass(frozen=True)
+class Usage:
+    """A registered version, whether it is the one in use (the latest of its class) and how
+    many machines it predicts (0 unless in use)."""
+
+    row: PrognosticModel
+    in_use: bool
+    machines_served: int
+
+
+def usage(rows: Sequence[PrognosticModel], plant: Any) -> list[Usage]:
+    """Registry rows (newest first per class, as `get_all` returns them) with their use: the
+    machines of a class are those the estimator assigns to it (`features.machine_tags`: the
+    equipment class, or the one class whose condition tags a retrofit has)."""
+    served = Counter(m.machine_class for m in machine_tags(plant))
+    seen: set[str] = set()
+    out = []
+    for row in rows:
+        in_use = row.machine_class not in seen
+        seen.add(row.machine_class)
+        out.append(Usage(row, in_use, served.get(row.machine_class, 0) if in_use else 0))
+    return out
