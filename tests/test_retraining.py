@@ -226,3 +226,17 @@ def test_a_retrained_model_that_predicts_worse_than_the_one_in_use_is_not_regist
             session.execute(
                 PrognosticModel.__table__.delete().where(PrognosticModel.id >= in_use_id)
             )
+
+
+def test_a_window_without_labels_says_why_in_words(plant: Simulated) -> None:
+    # Before the first failure, and far shorter than the RUL cap: every hour is right-censored.
+    first = min(f["time_us"] for f in plant.truth["failures"])
+    end = T0 + min((first - T0) // HOUR_US, 24) * HOUR_US
+    assert end > T0
+    report = retrain_from_records(plant.platform, end_us=end, min_failures=1, dry_run=True)
+    [mill] = report.classes
+    assert mill.hours == 0 and mill.version is None and mill.skipped is not None
+    hours = (end - T0) // HOUR_US
+    assert "a training label only when a recorded failure follows it" in mill.skipped
+    assert "the RUL cap (240 h)" in mill.skipped
+    assert f"the window holds {hours} h of data and 0 recorded failures" in mill.skipped

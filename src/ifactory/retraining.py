@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from ifactory.analytics.prognostics import registry as model_registry
 from ifactory.analytics.prognostics.features import HOUR_US, MachineTags, machine_tags
 from ifactory.analytics.prognostics.install import LAG_US
-from ifactory.analytics.prognostics.labels import Failure
+from ifactory.analytics.prognostics.labels import DEFAULT_CAP_H, Failure
 from ifactory.analytics.prognostics.models import PrognosticModel
 from ifactory.analytics.prognostics.registry import LoadedModel
 from ifactory.analytics.prognostics.training import (
@@ -310,7 +310,12 @@ def retrain_from_records(
         machines_of = [] if d is None else sorted(d.machines)
         reason = None
         if hours == 0:
-            reason = "no usable labelled hours of this class's machines in the window"
+            reason = (
+                "no usable labelled hours: an hour of a machine is a training label only when a "
+                f"recorded failure follows it, or when the data go on for the RUL cap "
+                f"({DEFAULT_CAP_H:g} h) after it; the window holds {(end - start) // HOUR_US} h "
+                f"of data and {n} recorded failure{'s' if n != 1 else ''} of this class"
+            )
         elif n < min_failures:
             reason = (
                 f"only {n} recorded failure{'s' if n != 1 else ''} in the window, "
