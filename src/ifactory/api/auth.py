@@ -207,9 +207,8 @@ def _from_cookie(request: Request, session: Session) -> Principal | None:
     data = _cookie_session(request)
     if not data:
         return None
-    user_id = data.get("uid")
-    user = service.get(session, user_id=user_id) if isinstance(user_id, int) else None
-    if user is None or not user.active or data.get("epoch") != user.session_epoch:
+    user = service.session_user(session, data)
+    if user is None:
         data.clear()  # a stale cookie (deleted, deactivated, password changed): drop it
         return None
     if request.method not in SAFE_METHODS:

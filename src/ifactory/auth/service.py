@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,6 +47,17 @@ def normalize_username(username: str) -> str:
 def get(session: Session, *, user_id: int) -> User | None:
     """The user with id `user_id`, or None."""
     return session.get(User, user_id)
+
+
+def session_user(session: Session, data: Mapping[str, Any]) -> User | None:
+    """The user a signed session cookie's data (`uid`, `epoch`) names, if still valid: the
+    user exists, is active and has not ended its sessions since (password change, sign-out
+    everywhere, deactivation bump the epoch)."""
+    user_id = data.get("uid")
+    user = get(session, user_id=user_id) if isinstance(user_id, int) else None
+    if user is None or not user.active or data.get("epoch") != user.session_epoch:
+        return None
+    return user
 
 
 def get_by_username(session: Session, *, username: str) -> User | None:

@@ -171,14 +171,8 @@ def model_views(rows: list[PrognosticModel], registry: Any, zone: ZoneInfo) -> l
 
 def _principal(request: Request, session: Any) -> Principal | None:
     # The session cookie's user, checked as the API checks it (active, same session epoch).
-    data: dict[str, Any] = request.scope.get("session") or {}
-    uid = data.get("uid")
-    if not isinstance(uid, int):
-        return None
-    user = auth_service.get(session, user_id=uid)
-    if user is None or not user.active or data.get("epoch") != user.session_epoch:
-        return None
-    return Principal.from_user(user, authenticated_by="session")
+    user = auth_service.session_user(session, request.scope.get("session") or {})
+    return None if user is None else Principal.from_user(user, authenticated_by="session")
 
 
 @router.get("/machine-health/models", response_class=HTMLResponse, name="prognostic_models")
